@@ -1,0 +1,1 @@
+"""Grafana dashboards (provisioning JSON) and the live store page."""

@@ -1,0 +1,1 @@
+"""Modbus TCP and RTU: links (transport), register codecs and read planning."""

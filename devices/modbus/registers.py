@@ -1,0 +1,157 @@
+"""Register types, word orders and read planning.
+
+Modbus has 16-bit registers only; 32-bit values span two, and vendors disagree
+on which comes first. ``big`` word order is high word first ("ABCD", the
+Modbus convention for floats), ``little`` is low word first ("CDAB", common on
+weight transmitters). Bytes inside a register are always big-endian.
+"""
+
+from __future__ import annotations
+
+import enum
+import struct
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+MAX_READ_REGISTERS = 125
+"""Modbus application protocol limit for one FC3/FC4 read (PDU of 253 bytes)."""
+
+
+class Table(enum.StrEnum):
+    """Which register table a point lives in (function code 3 or 4)."""
+
+    HOLDING = "holding"
+    INPUT = "input"
+
+
+class DataType(enum.StrEnum):
+    """Register encodings a profile may use."""
+
+    INT16 = "int16"
+    UINT16 = "uint16"
+    INT32 = "int32"
+    UINT32 = "uint32"
+    FLOAT32 = "float32"
+
+    @property
+    def width(self) -> int:
+        """Number of 16-bit registers the value occupies."""
+        return 1 if self in (DataType.INT16, DataType.UINT16) else 2
+
+
+class WordOrder(enum.StrEnum):
+    """Order of the two registers of a 32-bit value."""
+
+    BIG = "big"
+    LITTLE = "little"
+
+
+_STRUCT = {
+    DataType.INT16: ">h",
+    DataType.UINT16: ">H",
+    DataType.INT32: ">i",
+    DataType.UINT32: ">I",
+    DataType.FLOAT32: ">f",
+}
+
+
+def decode(registers: Sequence[int], dtype: DataType, order: WordOrder = WordOrder.BIG) -> float:
+    """Decode one value from ``dtype.width`` registers."""
+    if len(registers) != dtype.width:
+        raise ValueError(f"{dtype} needs {dtype.width} registers, got {len(registers)}")
+    words = list(registers)
+    if order is WordOrder.LITTLE:
+        words.reverse()
+    raw = b"".join(word.to_bytes(2, "big") for word in words)
+    value: float = struct.unpack(_STRUCT[dtype], raw)[0]
+    return value
+
+
+def encode(value: float, dtype: DataType, order: WordOrder = WordOrder.BIG) -> list[int]:
+    """Encode one value into registers; integers must fit the type."""
+    number: float | int = value if dtype is DataType.FLOAT32 else int(value)
+    raw = struct.pack(_STRUCT[dtype], number)
+    words = [int.from_bytes(raw[i : i + 2], "big") for i in range(0, len(raw), 2)]
+    if order is WordOrder.LITTLE:
+        words.reverse()
+    return words
+
+
+@dataclass(frozen=True, slots=True)
+class RegisterSpan:
+    """Registers wanted: ``count`` registers from ``address`` in ``table``."""
+
+    table: Table
+    address: int
+    count: int
+
+    @property
+    def end(self) -> int:
+        """One past the last register."""
+        return self.address + self.count
+
+
+@dataclass(frozen=True, slots=True)
+class ReadBlock:
+    """One Modbus read that covers one or more wanted spans."""
+
+    table: Table
+    address: int
+    count: int
+
+
+def plan_reads(
+    spans: Iterable[RegisterSpan], *, max_gap: int = 0, max_count: int = MAX_READ_REGISTERS
+) -> list[ReadBlock]:
+    """Cover ``spans`` with as few reads as possible.
+
+    Spans are merged when they touch, or when the registers between them
+    number at most ``max_gap`` (a profile sets this only for devices that
+    answer reads over their reserved registers) and the merged read stays
+    within ``max_count``.
+    """
+    blocks: list[ReadBlock] = []
+    for table in Table:
+        ordered = sorted((s for s in spans if s.table is table), key=lambda s: s.address)
+        start = end = -1
+        for span in ordered:
+            if span.count > max_count:
+                raise ValueError(f"{span} is longer than one read ({max_count})")
+            if (
+                start >= 0
+                and span.address - end <= max_gap
+                and max(end, span.end) - start <= max_count
+            ):
+                end = max(end, span.end)
+                continue
+            if start >= 0:
+                blocks.append(ReadBlock(table, start, end - start))
+            start, end = span.address, span.end
+        if start >= 0:
+            blocks.append(ReadBlock(table, start, end - start))
+    return blocks
+
+
+class RegisterImage:
+    """Registers returned by a set of reads, looked up by table and address."""
+
+    def __init__(self) -> None:
+        self._values: dict[tuple[Table, int], int] = {}
+
+    def store(self, block: ReadBlock, values: Sequence[int]) -> None:
+        """Record the answer to ``block``."""
+        if len(values) != block.count:
+            raise ValueError(f"read of {block.count} registers returned {len(values)}")
+        for offset, value in enumerate(values):
+            self._values[(block.table, block.address + offset)] = value
+
+    def get(self, table: Table, address: int, count: int) -> list[int]:
+        """Registers ``address .. address+count-1``; KeyError when not read."""
+        return [self._values[(table, address + i)] for i in range(count)]
+
+    def as_tables(self) -> dict[str, dict[int, int]]:
+        """Plain nested dicts, table name -> address -> value (for fixtures)."""
+        out: dict[str, dict[int, int]] = {}
+        for (table, address), value in sorted(self._values.items()):
+            out.setdefault(table.value, {})[address] = value
+        return out

@@ -1,0 +1,1 @@
+"""Facility supervisor: store modes, alert rules and sinks, telemetry and the MQTT bridge."""

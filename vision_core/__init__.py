@@ -1,0 +1,1 @@
+"""Checkout: frames -> detections -> tracks -> shelf events -> carts -> receipts."""

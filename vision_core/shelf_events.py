@@ -1,0 +1,104 @@
+"""Shelf events from weight streams: a take is a drop, a put-back a rise.
+
+A change is reported when a shelf goes from stable to moving and settles
+again at a different total: the settled totals before and after, not the
+samples in between, carry the grams (settling oscillation after an item is
+lifted would otherwise look like several events). Where along the shelf it
+happened comes from how the change split between the load cells (the lever
+rule of a board resting on cells at both ends).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import ClassVar, Literal
+
+from devices.bus import Message
+from devices.scale import ShelfWeights
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ShelfChange(Message):
+    """Weight left (take) or arrived on (put) a shelf between two stable states."""
+
+    durable: ClassVar[bool] = True
+    shelf_id: str
+    kind: Literal["take", "put"]
+    delta_g: float
+    started_mono: float
+    position_m: float | None
+
+
+def cell_positions_m(cells: int, length_m: float) -> list[float]:
+    """Cells evenly spaced from one end of the board to the other."""
+    if cells == 1:
+        return [length_m / 2]
+    return [length_m * i / (cells - 1) for i in range(cells)]
+
+
+def split_position_m(deltas_g: tuple[float, ...], length_m: float) -> float | None:
+    """Where a change happened, from its split between cells; None if no net change."""
+    total = math.fsum(deltas_g)
+    if abs(total) < 1e-9:
+        return None
+    positions = cell_positions_m(len(deltas_g), length_m)
+    estimate = math.fsum(d * x for d, x in zip(deltas_g, positions, strict=True)) / total
+    return min(max(estimate, 0.0), length_m)
+
+
+class ShelfChangeDetector:
+    """Stable -> unstable -> stable detector for one shelf.
+
+    ``min_change_g`` is the smallest change reported; below it the shelf is
+    treated as unchanged (drift and noise), and the new level is adopted.
+    ``min_stable_samples`` consecutive stable samples make a state stable:
+    one stable flag in the middle of an oscillation is not a settled shelf.
+    """
+
+    def __init__(
+        self,
+        shelf_id: str,
+        length_m: float,
+        *,
+        min_change_g: float = 8.0,
+        min_stable_samples: int = 3,
+    ) -> None:
+        self.shelf_id = shelf_id
+        self.length_m = length_m
+        self.min_change_g = min_change_g
+        self.min_stable_samples = min_stable_samples
+        self._baseline: tuple[float, ...] | None = None
+        self._moving_since: float | None = None
+        self._stable_run = 0
+
+    def feed(self, sample: ShelfWeights) -> ShelfChange | None:
+        """Feed one sample; returns a change when the shelf settles at a new level."""
+        if not sample.all_stable:
+            self._stable_run = 0
+            if self._moving_since is None and self._baseline is not None:
+                self._moving_since = sample.t_mono
+            return None
+        self._stable_run += 1
+        if self._stable_run < self.min_stable_samples:
+            return None
+        if self._baseline is None:
+            self._baseline = sample.weights_g
+            return None
+        deltas = tuple(a - b for a, b in zip(sample.weights_g, self._baseline, strict=True))
+        total = math.fsum(deltas)
+        started = self._moving_since if self._moving_since is not None else sample.t_mono
+        self._moving_since = None
+        if abs(total) < self.min_change_g:
+            self._baseline = sample.weights_g  # follow slow drift while nothing happens
+            return None
+        self._baseline = sample.weights_g
+        return ShelfChange(
+            source=sample.source,
+            t_mono=sample.t_mono,
+            shelf_id=self.shelf_id,
+            kind="take" if total < 0 else "put",
+            delta_g=total,
+            started_mono=started,
+            position_m=split_position_m(deltas, self.length_m),
+        )

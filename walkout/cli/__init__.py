@@ -1,0 +1,35 @@
+"""The ``walkout`` command: installer commissioning, diagnostics and the bench."""
+
+from __future__ import annotations
+
+import logging
+
+import typer
+
+from walkout.cli import bench, devices_cmd, scale_cmd, scan_cmd, validate_cmd
+
+app = typer.Typer(
+    name="walkout",
+    help="Edge software of a grab-and-go store: commission devices, run the store, run the bench.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.command("validate")(validate_cmd.validate)
+app.add_typer(scan_cmd.app, name="scan")
+app.command("probe")(devices_cmd.probe)
+app.command("dump")(devices_cmd.dump)
+app.add_typer(scale_cmd.app, name="scale")
+app.command("bench")(bench.bench)
+
+
+@app.callback()
+def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="log at DEBUG")) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,98 @@
+"""Runtime wiring: from a validated store config to running drivers on one bus.
+
+The runtime owns every link it opens and closes them all on every exit path;
+drivers borrow links (several units share one RS-485 line).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+
+from devices.bus import Bus, Message
+from devices.coordinator import PollingCoordinator
+from devices.modbus.link import ModbusLink, RtuLink, TcpLink
+from devices.scale import CellCalibration, ModbusScale, ScaleReading, shelf_weights
+from walkout.config import RtuBus, Shelf, StoreConfig, TcpBus, load_calibration
+
+_LOGGER = logging.getLogger(__name__)
+
+
+def make_link(bus: TcpBus | RtuBus) -> ModbusLink:
+    """A link for one configured bus (not connected yet)."""
+    if isinstance(bus, TcpBus):
+        return TcpLink(bus.id, bus.host, bus.port, timeout_s=bus.timeout_s)
+    return RtuLink(
+        bus.id,
+        bus.port,
+        baudrate=bus.baudrate,
+        parity=bus.parity,
+        stopbits=bus.stopbits,
+        timeout_s=bus.timeout_s,
+    )
+
+
+@dataclass
+class Runtime:
+    """Everything one store process runs, built from config."""
+
+    config: StoreConfig
+    bus: Bus = field(default_factory=Bus)
+    links: dict[str, ModbusLink] = field(default_factory=dict)
+    scales: dict[str, ModbusScale] = field(default_factory=dict)
+    coordinator: PollingCoordinator | None = None
+
+    def scale_for_unit(self, unit_id: str, cells: Sequence[int] | None = None) -> ModbusScale:
+        """A scale driver for a configured unit, reading ``cells`` (default: its shelves')."""
+        unit = self.config.unit(unit_id)
+        if cells is None:
+            cells = sorted({c for s in self.config.shelves if s.unit == unit_id for c in s.cells})
+        if unit.bus not in self.links:
+            self.links[unit.bus] = make_link(self.config.bus(unit.bus))
+        profile = self.config.profile(unit_id)
+        return ModbusScale(unit_id, self.links[unit.bus], unit.unit_id, profile, cells or [0])
+
+    def build(self) -> PollingCoordinator:
+        """Create drivers and the coordinator for every unit that carries a shelf."""
+        calibration = load_calibration(self.config.calibration_file)
+        coordinator = PollingCoordinator(self.bus)
+        for unit in self.config.modbus.units:
+            shelves = [s for s in self.config.shelves if s.unit == unit.id]
+            if not shelves:
+                continue
+            scale = self.scale_for_unit(unit.id)
+            self.scales[unit.id] = scale
+            coordinator.add(
+                scale,
+                max(s.rate_hz for s in shelves),
+                _shelf_emitter(shelves, calibration.for_unit(unit.id)),
+            )
+        self.coordinator = coordinator
+        return coordinator
+
+    async def close(self) -> None:
+        """Close every link this runtime opened."""
+        for link in self.links.values():
+            await link.close()
+
+
+def _shelf_emitter(
+    shelves: Sequence[Shelf], calibrations: dict[int, CellCalibration]
+) -> Callable[[ScaleReading], list[Message]]:
+    def emit(reading: ScaleReading) -> list[Message]:
+        return [shelf_weights(reading, shelf.id, shelf.cells, calibrations) for shelf in shelves]
+
+    return emit
+
+
+@contextlib.asynccontextmanager
+async def open_runtime(config: StoreConfig) -> AsyncIterator[Runtime]:
+    """A built runtime whose links are closed when the block exits, however it exits."""
+    runtime = Runtime(config)
+    try:
+        runtime.build()
+        yield runtime
+    finally:
+        await runtime.close()
