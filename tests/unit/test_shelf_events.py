@@ -1,0 +1,37 @@
+import pytest
+
+from devices.scale import ShelfWeights
+from vision_core.shelf_events import ShelfChangeDetector, split_position_m
+
+
+def sample(t, weights, stable=True):
+    return ShelfWeights(
+        source="sc", t_mono=t, shelf_id="A1", weights_g=tuple(weights),
+        stable=(stable,) * len(weights), overload=(False,) * len(weights),
+    )
+
+
+def test_position_from_split_by_lever_rule():
+    # 300 g at 0.3 m of a 1.2 m board on 4 cells at 0, 0.4, 0.8, 1.2 m: 1/4 on cell 0, 3/4 on cell 1
+    assert split_position_m((75.0, 225.0, 0.0, 0.0), 1.2) == pytest.approx(0.3)
+    assert split_position_m((0.0, 0.0), 1.0) is None
+
+
+def test_take_reported_once_after_settling():
+    detector = ShelfChangeDetector("A1", 1.2)
+    events = [detector.feed(sample(t, [500, 500, 500, 500])) for t in range(3)]
+    events.append(detector.feed(sample(3, [480, 300, 500, 500], stable=False)))
+    events.append(detector.feed(sample(4, [450, 260, 500, 500], stable=False)))
+    events += [detector.feed(sample(t, [450, 350, 500, 500])) for t in range(5, 9)]
+    found = [e for e in events if e is not None]
+    assert len(found) == 1
+    assert found[0].kind == "take"
+    assert found[0].delta_g == pytest.approx(-200)
+    assert found[0].started_mono == 3
+    assert found[0].position_m == pytest.approx(0.4 * 150 / 200)
+
+
+def test_small_drift_is_not_an_event():
+    detector = ShelfChangeDetector("A1", 1.0, min_change_g=8)
+    out = [detector.feed(sample(t, [100 + t * 0.5, 100])) for t in range(20)]
+    assert all(e is None for e in out)
