@@ -35,7 +35,9 @@ def test_health_goes_degraded_then_offline_and_logs_once(caplog):
     assert back is not None
     assert back.state is HealthState.ONLINE
     assert back.stale_since is None
-    assert any(r.levelno == logging.INFO and "back online" in r.getMessage() for r in caplog.records)
+    assert any(
+        r.levelno == logging.INFO and "back online" in r.getMessage() for r in caplog.records
+    )
 
 
 def test_single_failure_is_degraded_not_offline():

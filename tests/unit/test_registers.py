@@ -50,7 +50,9 @@ def test_nan_decodes_as_nan():
 
 
 def test_plan_merges_contiguous_spans_only():
-    spans = [RegisterSpan(Table.INPUT, a, 2) for a in (0, 2, 4)] + [RegisterSpan(Table.INPUT, 20, 1)]
+    spans = [RegisterSpan(Table.INPUT, a, 2) for a in (0, 2, 4)] + [
+        RegisterSpan(Table.INPUT, 20, 1)
+    ]
     assert plan_reads(spans) == [ReadBlock(Table.INPUT, 0, 6), ReadBlock(Table.INPUT, 20, 1)]
 
 

@@ -6,8 +6,12 @@ from vision_core.shelf_events import ShelfChangeDetector, split_position_m
 
 def sample(t, weights, stable=True):
     return ShelfWeights(
-        source="sc", t_mono=t, shelf_id="A1", weights_g=tuple(weights),
-        stable=(stable,) * len(weights), overload=(False,) * len(weights),
+        source="sc",
+        t_mono=t,
+        shelf_id="A1",
+        weights_g=tuple(weights),
+        stable=(stable,) * len(weights),
+        overload=(False,) * len(weights),
     )
 
 
