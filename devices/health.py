@@ -44,6 +44,9 @@ class Health:
 class HealthTracker:
     """Turns a stream of successes and failures into health state changes.
 
+    A device starts offline ("not polled yet"); its first result is always
+    reported, so a device that never answers is announced as offline too.
+
     ``degraded_after`` failures in a row make the device degraded (one lost
     frame on RS-485 is normal), ``offline_after`` make it offline.
     """
@@ -60,8 +63,9 @@ class HealthTracker:
         self._degraded_after = degraded_after
         self._offline_after = offline_after
         self._last_good_s: float | None = None
-        self._health = Health(device_id, HealthState.OFFLINE, "not connected yet")
+        self._health = Health(device_id, HealthState.OFFLINE, "not polled yet")
         self._logged_down = False
+        self._reported = False
 
     @property
     def health(self) -> Health:
@@ -71,8 +75,9 @@ class HealthTracker:
     def record_success(self, now_s: float) -> Health | None:
         """Note a good transaction at monotonic time ``now_s``; the new health if it changed."""
         self._last_good_s = now_s
-        if self._health.state is HealthState.ONLINE:
+        if self._health.state is HealthState.ONLINE and self._reported:
             return None
+        self._reported = True
         if self._logged_down:
             _LOGGER.info("%s is back online", self._health.device_id)
             self._logged_down = False
@@ -92,7 +97,8 @@ class HealthTracker:
         if state is HealthState.OFFLINE and not self._logged_down:
             _LOGGER.error("%s is offline: %s", self._health.device_id, reason)
             self._logged_down = True
-        changed = state is not self._health.state
+        changed = state is not self._health.state or not self._reported
+        self._reported = True
         self._health = Health(self._health.device_id, state, reason, stale_since, failures)
         return self._health if changed else None
 

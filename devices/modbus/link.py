@@ -35,6 +35,11 @@ from devices.modbus.registers import Table
 
 _LOGGER = logging.getLogger(__name__)
 
+# pymodbus logs every failed transaction at ERROR with a packet dump; the
+# health tracker already logs a device going down once, so keep pymodbus'
+# own log for debugging only.
+logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
+
 MODBUS_EXCEPTIONS = {
     1: "illegal function",
     2: "illegal data address",
@@ -80,6 +85,7 @@ class ModbusLink(ABC):
         self.timeout_s = timeout_s
         self._backoff = backoff or Backoff(initial_s=0.2, cap_s=10.0)
         self._lock = asyncio.Lock()
+        self._connect_lock = asyncio.Lock()
         self._client: Any = None
         self._next_connect_s = 0.0
         self.transactions = 0
@@ -100,9 +106,16 @@ class ModbusLink(ABC):
         return self._client is not None and bool(self._client.connected)
 
     async def connect(self) -> None:
-        """Open the link; on failure nothing is left open and the backoff advances."""
-        if self.connected:
-            return
+        """Open the link; on failure nothing is left open and the backoff advances.
+
+        Units sharing the link may all ask at once: one connects, the others
+        wait for it and use the result.
+        """
+        async with self._connect_lock:
+            if not self.connected:
+                await self._open()
+
+    async def _open(self) -> None:
         self._drop_client()
         client = self._make_client()
         try:
@@ -208,7 +221,9 @@ class ModbusLink(ABC):
                         expected=f"unit id {unit}",
                     ) from exc
                 raise DeviceTimeoutError(
-                    f"no reply to {what} within {self.timeout_s:.3f} s", address=self._where(unit)
+                    f"no valid reply to {what} within {self.timeout_s:.3f} s "
+                    "(silent, late, bad CRC or another unit's reply)",
+                    address=self._where(unit),
                 ) from exc
             except (ConnectionException, OSError) as exc:
                 self.failures += 1
