@@ -38,9 +38,12 @@ def cell_positions_m(cells: int, length_m: float) -> list[float]:
 
 
 def split_position_m(deltas_g: tuple[float, ...], length_m: float) -> float | None:
-    """Where a change happened, from its split between cells; None if no net change."""
+    """Where a change happened, from its split between cells.
+
+    None when there is no net change, or one cell only (nothing to split).
+    """
     total = math.fsum(deltas_g)
-    if abs(total) < 1e-9:
+    if len(deltas_g) < 2 or abs(total) < 1e-9:
         return None
     positions = cell_positions_m(len(deltas_g), length_m)
     estimate = math.fsum(d * x for d, x in zip(deltas_g, positions, strict=True)) / total

@@ -39,3 +39,7 @@ def test_small_drift_is_not_an_event():
     detector = ShelfChangeDetector("A1", 1.0, min_change_g=8)
     out = [detector.feed(sample(t, [100 + t * 0.5, 100])) for t in range(20)]
     assert all(e is None for e in out)
+
+
+def test_single_cell_shelf_has_no_position():
+    assert split_position_m((250.0,), 0.4) is None

@@ -6,7 +6,7 @@ import logging
 
 import typer
 
-from walkout.cli import bench, devices_cmd, scale_cmd, scan_cmd, validate_cmd
+from walkout.cli import bench_cmd, devices_cmd, scale_cmd, scan_cmd, validate_cmd
 
 app = typer.Typer(
     name="walkout",
@@ -19,7 +19,7 @@ app.add_typer(scan_cmd.app, name="scan")
 app.command("probe")(devices_cmd.probe)
 app.command("dump")(devices_cmd.dump)
 app.add_typer(scale_cmd.app, name="scale")
-app.command("bench")(bench.bench)
+app.command("bench")(bench_cmd.bench)
 
 
 @app.callback()
