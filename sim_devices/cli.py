@@ -1,0 +1,181 @@
+"""Command line: ``python -m sim_devices shelf serve|control ...``.
+
+``serve`` prints exactly one JSON line on stdout once every server listens::
+
+    {"ready": true, "servers": [{"index": 0, "kind": "tcp", "host": "127.0.0.1",
+      "port": 40123, "units": [1]}, {"index": 2, "kind": "rtu", "path": "/dev/pts/7",
+      "link": null, "baudrate": 19200, "parity": "N", "stopbits": 1, "units": [1, 2]}],
+     "control_port": 40125}
+
+so a parent process can read its ports and pty paths; logs go to stderr.
+SIGTERM, SIGINT or a ``quit`` control command stop it cleanly (exit 0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from sim_devices.control import ControlClient, ControlError, ControlServer
+from sim_devices.faults import FaultMode
+from sim_devices.scenario import ScenarioError, load_scenario
+from sim_devices.simulator import ShelfSimulator
+
+DEMO_SCENARIO = Path(__file__).with_name("scenarios") / "demo.yaml"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m sim_devices", description=__doc__.split("\n")[0]
+    )
+    devices = parser.add_subparsers(dest="device", required=True)
+    shelf = devices.add_parser("shelf", help="shelf-scale controllers over Modbus TCP/RTU")
+    actions = shelf.add_subparsers(dest="action", required=True)
+
+    serve = actions.add_parser("serve", help="run a scenario until SIGTERM/SIGINT or quit")
+    serve.add_argument(
+        "--scenario",
+        type=Path,
+        default=DEMO_SCENARIO,
+        help="scenario YAML (default: the packaged demo)",
+    )
+    serve.add_argument("--control-port", type=int, default=0, help="0 picks a free port")
+    serve.add_argument("--control-host", default="127.0.0.1")
+    serve.add_argument(
+        "--ready-file", type=Path, help="also write the ready line to this file (atomically)"
+    )
+    serve.add_argument(
+        "--log-level", default="INFO", type=str.upper, choices=["DEBUG", "INFO", "WARNING", "ERROR"]
+    )
+
+    control = actions.add_parser("control", help="send one command to a running simulator")
+    control.add_argument("--port", type=int, required=True, help="the control port")
+    control.add_argument("--host", default="127.0.0.1")
+    commands = control.add_subparsers(dest="command", required=True)
+
+    def unit_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--unit", type=int, required=True)
+        p.add_argument("--server", type=int, default=0, help="server index in the scenario")
+
+    put = commands.add_parser("put", help="put an item on a shelf")
+    unit_args(put)
+    put.add_argument("--grams", type=float, required=True)
+    put.add_argument("--position", type=float, default=0.0, help="metres from the left end")
+    put.add_argument("--label")
+
+    take = commands.add_parser("take", help="take an item by id, label or weight+position")
+    unit_args(take)
+    which = take.add_mutually_exclusive_group(required=True)
+    which.add_argument("--item", type=int)
+    which.add_argument("--label")
+    which.add_argument("--grams", type=float)
+    take.add_argument("--position", type=float, default=0.0)
+
+    take_g = commands.add_parser("take-g", help="remove grams at a position (no item match)")
+    unit_args(take_g)
+    take_g.add_argument("--grams", type=float, required=True)
+    take_g.add_argument("--position", type=float, default=0.0)
+
+    fault = commands.add_parser("fault", help="set a unit's fault")
+    unit_args(fault)
+    fault.add_argument("--mode", required=True, choices=[m.value for m in FaultMode])
+    fault.add_argument("--delay", type=float, help="seconds, for --mode late")
+
+    state = commands.add_parser("state", help="items, loads and readings")
+    state.add_argument("--unit", type=int)
+    state.add_argument("--server", type=int)
+    commands.add_parser("stats", help="per-server counters")
+    commands.add_parser("quit", help="stop the simulator")
+    return parser
+
+
+def _write_ready_file(path: Path, line: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(line + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+async def _serve(args: argparse.Namespace) -> int:
+    try:
+        scenario = load_scenario(args.scenario)
+    except ScenarioError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        async with ShelfSimulator(scenario) as sim:
+            control = ControlServer(sim, args.control_host, args.control_port, on_quit=stop.set)
+            await control.start()
+            try:
+                line = json.dumps(
+                    {"ready": True, "servers": sim.servers, "control_port": control.port}
+                )
+                print(line, flush=True)
+                if args.ready_file is not None:
+                    _write_ready_file(args.ready_file, line)
+                await stop.wait()
+            finally:
+                await control.stop()
+    except OSError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+    return 0
+
+
+async def _control(args: argparse.Namespace) -> int:
+    fields: dict[str, Any] = {}
+    command = args.command.replace("-", "_")
+    if command in ("put", "take", "take_g", "fault"):
+        fields.update(unit=args.unit, server=args.server)
+    if command == "put":
+        fields.update(weight_g=args.grams, position_m=args.position, label=args.label)
+    elif command == "take":
+        fields.update(item=args.item, label=args.label)
+        if args.grams is not None:
+            fields.update(weight_g=args.grams, position_m=args.position)
+    elif command == "take_g":
+        fields.update(weight_g=args.grams, position_m=args.position)
+    elif command == "fault":
+        fields.update(mode=args.mode, delay_s=args.delay)
+    elif command == "state":
+        fields.update(unit=args.unit, server=args.server)
+    try:
+        async with ControlClient(args.port, args.host) as client:
+            answer = await client.request(command, **fields)
+    except ControlError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except (OSError, TimeoutError) as exc:
+        print(
+            f"error: cannot reach the simulator on {args.host}:{args.port}: {exc}", file=sys.stderr
+        )
+        return 1
+    print(json.dumps(answer))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the process exit status."""
+    args = _parser().parse_args(argv)
+    if args.action == "serve":
+        logging.basicConfig(
+            level=args.log_level,
+            stream=sys.stderr,
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        )
+        return asyncio.run(_serve(args))
+    return asyncio.run(_control(args))
