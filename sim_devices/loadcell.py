@@ -150,6 +150,7 @@ class ShelfLoadModel:
         self._cells = [_Cell(g, o) for g, o in zip(gains, offsets, strict=True)]
         self._items: dict[int, Item] = {}
         self._next_id = 1
+        self._loads: list[float] | None = None  # cache of true_loads(), reset on change
 
     # ground truth -----------------------------------------------------------
 
@@ -181,12 +182,14 @@ class ShelfLoadModel:
 
     def true_loads(self) -> list[float]:
         """Grams each cell carries: dead load plus items, no device errors."""
-        n = self.params.cells
-        loads = [self.params.dead_load_g / n] * n
-        for item in self._items.values():
-            for i, share in enumerate(self.split(item.weight_g, item.position_m)):
-                loads[i] += share
-        return loads
+        if self._loads is None:
+            n = self.params.cells
+            loads = [self.params.dead_load_g / n] * n
+            for item in self._items.values():
+                for i, share in enumerate(self.split(item.weight_g, item.position_m)):
+                    loads[i] += share
+            self._loads = loads
+        return list(self._loads)
 
     def items(self) -> list[Item]:
         """Items on the shelf in the order they were put."""
@@ -207,6 +210,7 @@ class ShelfLoadModel:
         item = Item(self._next_id, float(weight_g), float(position_m), label)
         self._next_id += 1
         self._items[item.item_id] = item
+        self._loads = None
         if not settled:
             self._ring(self.split(item.weight_g, item.position_m))
         log.debug("put %s", item)
@@ -221,6 +225,7 @@ class ShelfLoadModel:
         """
         item = self._find(ref)
         del self._items[item.item_id]
+        self._loads = None
         self._ring([-share for share in self.split(item.weight_g, item.position_m)])
         log.debug("take %s", item)
         return item

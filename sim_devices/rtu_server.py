@@ -189,8 +189,6 @@ class ModbusRtuServer:
             frame = await self._queue.get()
             try:
                 await self._answer(frame)
-            except asyncio.CancelledError:
-                raise
             except Exception:
                 log.exception("RTU line %s failed on frame %s", self.path, frame.adu.hex())
 
