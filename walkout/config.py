@@ -8,6 +8,7 @@ expected there, e.g. ``modbus.units[2] (id=sc-03).bus: no bus named 'rs485-x'``.
 from __future__ import annotations
 
 import datetime as dt
+import os
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -299,9 +300,9 @@ def save_calibration(path: Path, calibration: CalibrationFile) -> None:
     """Write the calibration file atomically: a crash leaves the old or the new file."""
     tmp = path.with_name(path.name + ".tmp")
     data = calibration.model_dump(mode="json")
-    tmp.write_text(
-        "# Written by 'walkout scale calibrate'. grams = (raw - zero_raw_g) * gain\n"
-        + yaml.safe_dump(data, sort_keys=True),
-        encoding="utf-8",
-    )
+    text = "# Written by 'walkout scale calibrate'. grams = (raw - zero_raw_g) * gain\n"
+    with tmp.open("w", encoding="utf-8") as handle:
+        handle.write(text + yaml.safe_dump(data, sort_keys=True))
+        handle.flush()
+        os.fsync(handle.fileno())
     tmp.replace(path)

@@ -52,6 +52,20 @@ MODBUS_EXCEPTIONS = {
 }
 
 
+class ModbusExceptionError(DeviceProtocolError):
+    """The unit answered with a Modbus exception response (``code``)."""
+
+    def __init__(self, code: int, what: str, address: str) -> None:
+        self.code = code
+        meaning = MODBUS_EXCEPTIONS.get(code, "unknown exception")
+        super().__init__(f"exception {code} ({meaning}) to {what}", address=address)
+
+    @property
+    def gateway_found_no_unit(self) -> bool:
+        """Codes 10/11: a TCP gateway says nothing answers at that unit id."""
+        return self.code in (10, 11)
+
+
 def interframe_gap_s(baudrate: int, bits_per_char: int = 11) -> float:
     """Silence between RTU frames: 3.5 character times, 1.75 ms above 19200 baud.
 
@@ -237,10 +251,7 @@ class ModbusLink(ABC):
             received = time.monotonic()
         if reply.isError():
             code = int(getattr(reply, "exception_code", 0))
-            meaning = MODBUS_EXCEPTIONS.get(code, "unknown exception")
-            raise DeviceProtocolError(
-                f"exception {code} ({meaning}) to {what}", address=self._where(unit)
-            )
+            raise ModbusExceptionError(code, what, self._where(unit))
         if reply.dev_id != unit:
             raise DeviceProtocolError(
                 f"reply from unit {reply.dev_id} to {what}",

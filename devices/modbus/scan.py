@@ -11,14 +11,14 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from devices.errors import DeviceConnectionError, DeviceProtocolError, DeviceTimeoutError
-from devices.modbus.link import ModbusLink
+from devices.modbus.link import ModbusExceptionError, ModbusLink
 from devices.modbus.registers import decode
 from devices.profiles import ScaleProfile
 
 
 @dataclass(frozen=True, slots=True)
 class ScanHit:
-    """A unit that answered, and the profiles it matched (best first)."""
+    """A unit that answered, the profiles it matched, and why others did not (if none did)."""
 
     address: str
     unit_id: int
@@ -39,6 +39,12 @@ async def identify(
             regs, _ = await link.read(unit_id, ident.table, ident.address, ident.type.width)
         except DeviceTimeoutError:
             continue
+        except ModbusExceptionError as exc:
+            if exc.gateway_found_no_unit:
+                continue
+            answered = True  # an exception reply: someone is there, just not this model
+            notes.append(f"{profile.name}: {exc}")
+            continue
         except DeviceProtocolError as exc:
             answered = True  # an exception reply: someone is there, just not this model
             notes.append(f"{profile.name}: {exc}")
@@ -53,7 +59,7 @@ async def identify(
             )
     if not answered:
         return None
-    return ScanHit(link.address, unit_id, tuple(matched), tuple(notes))
+    return ScanHit(link.address, unit_id, tuple(matched), () if matched else tuple(notes))
 
 
 async def scan_link(

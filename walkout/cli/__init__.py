@@ -6,7 +6,7 @@ import logging
 
 import typer
 
-from walkout.cli import bench_cmd, devices_cmd, scale_cmd, scan_cmd, validate_cmd
+from walkout.cli import bench_cmd, devices_cmd, run_cmd, scale_cmd, scan_cmd, validate_cmd
 
 app = typer.Typer(
     name="walkout",
@@ -20,6 +20,7 @@ app.command("probe")(devices_cmd.probe)
 app.command("dump")(devices_cmd.dump)
 app.add_typer(scale_cmd.app, name="scale")
 app.command("bench")(bench_cmd.bench)
+app.command("run")(run_cmd.run)
 
 
 @app.callback()

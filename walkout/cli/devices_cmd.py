@@ -23,6 +23,11 @@ def _runtime_for(config: StoreConfig, device: str) -> Runtime:
     return Runtime(config)
 
 
+def _number(value: float) -> str:
+    """Integers (serial numbers, counts) in full, weights to 0.01 g."""
+    return str(int(value)) if float(value).is_integer() else f"{value:.2f}"
+
+
 def probe(
     device: Annotated[str, typer.Argument(help="unit id from store.yaml, e.g. sc-01")],
     config: Path = CONFIG_OPTION,
@@ -47,8 +52,8 @@ def probe(
     values, latency, address = run_device_call(go())
     table = RichTable("point", "value", title=f"{device} at {address} ({cfg.profile(device).name})")
     for name, value in values.items():
-        shown = ", ".join(f"{v:g}" for v in value) if isinstance(value, list) else f"{value:g}"
-        table.add_row(name, shown)
+        numbers = value if isinstance(value, list) else [value]
+        table.add_row(name, ", ".join(_number(v) for v in numbers))
     console.print(table)
     console.print(f"weight read in {latency * 1000:.1f} ms")
 

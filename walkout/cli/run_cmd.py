@@ -1,0 +1,71 @@
+"""``walkout run``: the store process (shelf scales and shelf events, for now)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from pathlib import Path
+
+from devices.bus import Subscription
+from devices.health import HealthChanged
+from devices.scale import ShelfWeights
+from vision_core.shelf_events import ShelfChange, ShelfChangeDetector
+from walkout.cli.common import CONFIG_OPTION, console, load, run_device_call
+from walkout.config import StoreConfig
+from walkout.runtime import open_runtime
+
+
+def _describe(change: ShelfChange) -> str:
+    where = "" if change.position_m is None else f" at {change.position_m:.2f} m"
+    return f"shelf {change.shelf_id}: {change.kind} {abs(change.delta_g):.1f} g{where}"
+
+
+async def _report(messages: Subscription, config: StoreConfig) -> None:
+    detectors = {s.id: ShelfChangeDetector(s.id, s.length_m) for s in config.shelves}
+    async for message in messages:
+        if isinstance(message, HealthChanged):
+            h = message.health
+            console.print(f"health {h.device_id}: {h.state} {h.reason}".rstrip())
+        elif isinstance(message, ShelfWeights):
+            change = detectors[message.shelf_id].feed(message)
+            if change is not None:
+                console.print(_describe(change))
+
+
+async def _run(config: StoreConfig) -> None:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        async with open_runtime(config) as runtime:
+            assert runtime.coordinator is not None
+            messages = runtime.bus.subscribe(ShelfWeights, HealthChanged, maxsize=10_000)
+            tasks = [
+                asyncio.create_task(runtime.coordinator.run(), name="coordinator"),
+                asyncio.create_task(_report(messages, config), name="report"),
+                asyncio.create_task(stop.wait(), name="stop-signal"),
+            ]
+            try:
+                done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    task.result()  # a crashed poller or reporter ends the run with its error
+            finally:
+                messages.close()
+                for task in tasks:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+def run(config: Path = CONFIG_OPTION) -> None:
+    """Run the store: poll every shelf scale, report health changes and shelf events."""
+    cfg = load(config)
+    console.print(
+        f"walkout running store {cfg.store.id}: {len(cfg.shelves)} shelves (Ctrl-C stops)"
+    )
+    run_device_call(_run(cfg))
