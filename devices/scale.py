@@ -20,8 +20,8 @@ from typing import ClassVar
 from devices.base import PolledDevice
 from devices.bus import Message
 from devices.errors import DeviceCommandError, DeviceError, DeviceProtocolError
-from devices.modbus.link import ModbusLink
-from devices.modbus.registers import RegisterImage, decode, plan_reads
+from devices.modbus.link import ModbusExceptionError, ModbusLink
+from devices.modbus.registers import RegisterImage, RegisterSpan, Table, decode, plan_reads
 from devices.profiles import Point, ScaleProfile
 
 
@@ -215,6 +215,32 @@ class ModbusScale(PolledDevice[ScaleReading]):
             values[name] = per_cell if point.cell_stride else per_cell[0]
         return values, image
 
+    async def dump_registers(self) -> RegisterImage:
+        """Every register the profile names: points, the identify register, command registers.
+
+        Command registers that the device refuses to read back are left out
+        rather than failing the dump.
+        """
+        _, image = await self.read_points()
+        spans = [
+            RegisterSpan(
+                self.profile.identify.table,
+                self.profile.identify.address,
+                self.profile.identify.type.width,
+            )
+        ]
+        for command in self.profile.commands.values():
+            spans += [RegisterSpan(Table.HOLDING, w.address, len(w.values)) for w in command.writes]
+        for block in plan_reads(spans):
+            try:
+                regs, _ = await self.link.read(
+                    self.unit_id, block.table, block.address, block.count
+                )
+            except ModbusExceptionError:
+                continue
+            image.store(block, regs)
+        return image
+
     async def command(self, name: str, cells: Sequence[int]) -> None:
         """Run a profile command (``tare``, ``zero``) on ``cells`` and wait for it to settle."""
         command = self.profile.commands.get(name)
@@ -227,19 +253,22 @@ class ModbusScale(PolledDevice[ScaleReading]):
             values = [mask if v == "cell_mask" else int(v) for v in write.values]
             await self.link.write(self.unit_id, write.address, values)
         await asyncio.sleep(command.settle_s)
-        if "zero_refused" in self.profile.flags and name == "zero":
-            reading_image = RegisterImage()
-            flag = self.profile.flags["zero_refused"]
-            point = self.profile.points[flag.point]
-            span = point.span()
-            regs, _ = await self.link.read(self.unit_id, span.table, span.address, span.count)
-            reading_image.store(plan_reads([span])[0], regs)
-            if self._flag(reading_image, "zero_refused", 0):
-                raise DeviceCommandError(
-                    "zero refused: the load is outside the device's zero range",
-                    device=self.device_id,
-                    address=self.address,
-                )
+        if command.verify_zero_g is not None:
+            await self._verify_zero(name, cells, command.verify_zero_g)
+
+    async def _verify_zero(self, name: str, cells: Sequence[int], tolerance_g: float) -> None:
+        """Read back after tare/zero: a device may acknowledge a write it then refuses."""
+        reading = await self.read()
+        off = {c: reading.cell(c)[0] for c in cells if abs(reading.cell(c)[0]) > tolerance_g}
+        if not off:
+            return
+        shown = ", ".join(f"cell {c}: {g:.1f} g" for c, g in off.items())
+        reason = "the load is outside the device's zero range" if name == "zero" else "not applied"
+        raise DeviceCommandError(
+            f"{name} refused: {reason} (still reads {shown})",
+            device=self.device_id,
+            address=self.address,
+        )
 
     async def sample_cell(self, cell: int) -> float:
         """Average raw grams of ``cell`` over the profile's calibration samples.

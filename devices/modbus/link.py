@@ -102,6 +102,7 @@ class ModbusLink(ABC):
         self._connect_lock = asyncio.Lock()
         self._client: Any = None
         self._next_connect_s = 0.0
+        self.last_connect_error = ""
         self.transactions = 0
         self.failures = 0
 
@@ -137,13 +138,13 @@ class ModbusLink(ABC):
                 ok = await client.connect()
         except (TimeoutError, OSError, ModbusException) as exc:
             client.close()
-            self._schedule_reconnect()
-            raise DeviceConnectionError(f"cannot open link: {exc}", address=self.address) from exc
+            raise self._connect_failed(str(exc) or type(exc).__name__) from exc
         if not ok:
             client.close()
-            self._schedule_reconnect()
-            raise DeviceConnectionError("cannot open link", address=self.address)
+            # pymodbus swallows the OS error; say what it usually is.
+            raise self._connect_failed("refused, unreachable or no such port")
         self._client = client
+        self.last_connect_error = ""
         self._backoff.reset()
         _LOGGER.debug("link %s open (%s)", self.name, self.address)
 
@@ -154,9 +155,15 @@ class ModbusLink(ABC):
         wait_s = self._next_connect_s - time.monotonic()
         if wait_s > 0:
             raise DeviceConnectionError(
-                f"link down, next reconnect in {wait_s:.1f} s", address=self.address
+                f"link down ({self.last_connect_error}), next reconnect in {wait_s:.1f} s",
+                address=self.address,
             )
         await self.connect()
+
+    def _connect_failed(self, reason: str) -> DeviceConnectionError:
+        self.last_connect_error = f"cannot open link: {reason}"
+        self._schedule_reconnect()
+        return DeviceConnectionError(self.last_connect_error, address=self.address)
 
     def _schedule_reconnect(self) -> None:
         self._next_connect_s = time.monotonic() + self._backoff.next_delay_s()
@@ -242,6 +249,7 @@ class ModbusLink(ABC):
             except (ConnectionException, OSError) as exc:
                 self.failures += 1
                 self._drop_client()
+                self.last_connect_error = f"lost: {exc}"
                 self._schedule_reconnect()
                 raise DeviceConnectionError(
                     f"link lost during {what}: {exc}", address=self.address

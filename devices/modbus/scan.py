@@ -29,7 +29,12 @@ class ScanHit:
 async def identify(
     link: ModbusLink, unit_id: int, profiles: Iterable[ScaleProfile]
 ) -> ScanHit | None:
-    """Ask one unit id every profile's identify register; None when it is silent."""
+    """Ask one unit id every profile's identify register; None when it is silent.
+
+    A unit id that times out on the first profile is taken as absent: asking
+    it again for every other profile would cost one timeout (plus the RTU
+    late-reply guard) per profile per id, minutes on a 247-id serial scan.
+    """
     answered = False
     matched: list[str] = []
     notes: list[str] = []
@@ -38,6 +43,8 @@ async def identify(
         try:
             regs, _ = await link.read(unit_id, ident.table, ident.address, ident.type.width)
         except DeviceTimeoutError:
+            if not answered:
+                return None
             continue
         except ModbusExceptionError as exc:
             if exc.gateway_found_no_unit:
@@ -97,6 +104,8 @@ def parse_unit_range(text: str) -> list[int]:
             start, end = int(low), int(high or low)
         except ValueError:
             raise ValueError(f"bad unit id range {part!r}: expected N or N-M") from None
+        if start > end:
+            raise ValueError(f"bad unit id range {part!r}: {start} is after {end}")
         if not 1 <= start <= end <= 247:
             raise ValueError(f"bad unit id range {part!r}: unit ids are 1..247")
         ids.extend(range(start, end + 1))

@@ -71,6 +71,9 @@ class Command(_Strict):
 
     writes: list[Write] = Field(min_length=1)
     settle_s: float = Field(default=0.5, ge=0, description="time the device needs to apply it")
+    verify_zero_g: float | None = Field(
+        default=None, gt=0, description="after it, the cells must read within +- this (read-back)"
+    )
     description: str = ""
 
 

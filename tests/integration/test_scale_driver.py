@@ -157,3 +157,41 @@ async def test_dead_unit_does_not_stall_its_bus(sim, rtu_scale, rtu_tx):
     assert live.stats.failures == 0
     # 40 polls of the live unit = 4 s at 10 Hz; without backoff the dead one would have had ~40
     assert dead.stats.polls < 20
+
+
+async def test_zero_refused_by_mc10_is_caught_by_read_back(sim, clock, tcp_scale):
+    """The mc10 acknowledges a zero it refuses (no status bit): the read-back catches it."""
+    sim.put(1, 15000.0, 0.0, server=0)
+    clock.settle()
+    with pytest.raises(DeviceError, match=r"zero refused.*cell 0"):
+        await tcp_scale.command("zero", [0])
+
+
+async def test_dumped_fixture_is_identified_and_read_back(sim, clock, tcp_scale, tmp_path):
+    from devices.fixture import make_fixture
+    from devices.modbus.scan import identify
+    from devices.profiles import builtin_profiles
+    from sim_devices.scenario import parse_scenario
+    from sim_devices.simulator import ShelfSimulator
+
+    sim.put(1, 321.0, 0.5, server=0)
+    clock.settle()
+    truth = (await tcp_scale.read()).raw_g
+    fixture = make_fixture(get_profile("mc10"), 1, await tcp_scale.dump_registers())
+    assert fixture["tables"]["input"]["30"] == 0x0A10  # identify register, from the register map
+    assert fixture["tables"]["holding"]["200"] == 0  # serial number redacted
+    path = tmp_path / "fx.json"
+    path.write_text(__import__("json").dumps(fixture))
+    scenario = {
+        "servers": [{"kind": "tcp", "port": 0, "units": [{"unit_id": 1, "fixture": str(path)}]}]
+    }
+    async with ShelfSimulator(parse_scenario(scenario)) as replay:
+        link = TcpLink("replay", "127.0.0.1", replay.tcp_port(0), timeout_s=0.5)
+        try:
+            hit = await identify(link, 1, builtin_profiles().values())
+            assert hit is not None
+            assert hit.profiles == ("mc10",)
+            replayed = ModbusScale("replay", link, 1, get_profile("mc10"), [0, 1, 2, 3])
+            assert (await replayed.read()).raw_g == truth
+        finally:
+            await link.close()

@@ -47,3 +47,26 @@ def test_site_profile_dir_overrides_builtin(tmp_path):
     assert get_profile("tx1-site", (tmp_path,)).name == "tx1-site"
     with pytest.raises(ProfileError, match="unknown device profile"):
         get_profile("tx1-site")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("5-1", "5 is after 1"),
+        ("0-3", "1..247"),
+        ("1-300", "1..247"),
+        ("a", "expected N or N-M"),
+        ("", "no unit ids"),
+    ],
+)
+def test_unit_range_errors(text, message):
+    from devices.modbus.scan import parse_unit_range
+
+    with pytest.raises(ValueError, match=message):
+        parse_unit_range(text)
+
+
+def test_unit_range():
+    from devices.modbus.scan import parse_unit_range
+
+    assert parse_unit_range("1-3, 10") == [1, 2, 3, 10]

@@ -16,8 +16,9 @@ from walkout.config import ConfigError, StoreConfig, load_config
 
 T = TypeVar("T")
 
-console = Console()
-err_console = Console(stderr=True)
+# soft_wrap: messages stay one line each in logs and pipes, whatever the width.
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 CONFIG_OPTION = typer.Option(
     Path("store.yaml"), "--config", "-c", envvar="WALKOUT_CONFIG", help="the store's store.yaml"

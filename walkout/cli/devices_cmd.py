@@ -72,7 +72,7 @@ def dump(
         try:
             scale = runtime.scale_for_unit(device, list(range(profile.max_cells)))
             await scale.connect()
-            _, image = await scale.read_points()
+            image = await scale.dump_registers()
             return make_fixture(profile, cfg.unit(device).unit_id, image)
         finally:
             await runtime.close()

@@ -12,31 +12,58 @@ from devices.errors import DeviceConnectionError
 from devices.modbus.link import ModbusLink, RtuLink, TcpLink
 from devices.modbus.scan import ScanHit, parse_unit_range, scan_link
 from devices.profiles import builtin_profiles
-from walkout.cli.common import EXIT_CONFIG, EXIT_DEVICE, console, fail, run_device_call
+from walkout.cli.common import (
+    EXIT_CONFIG,
+    EXIT_DEVICE,
+    console,
+    err_console,
+    fail,
+    run_device_call,
+)
+
+STANDARD_BAUDS = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)
 
 app = typer.Typer(help="Find devices on the store's networks and buses.", no_args_is_help=True)
+
+
+def _parse_bauds(text: str) -> list[int]:
+    rates: list[int] = []
+    for part in text.split(","):
+        if not part.strip():
+            continue
+        if not part.strip().isdigit() or int(part) not in STANDARD_BAUDS:
+            allowed = ", ".join(map(str, STANDARD_BAUDS))
+            raise fail(
+                f"--baud {part.strip()!r} is not a serial baud rate ({allowed})", EXIT_CONFIG
+            )
+        rates.append(int(part))
+    if not rates:
+        raise fail("--baud: give at least one baud rate", EXIT_CONFIG)
+    return rates
 
 
 @app.command("modbus")
 def scan_modbus(
     host: Annotated[str | None, typer.Option(help="Modbus TCP host")] = None,
-    port: Annotated[int, typer.Option(help="Modbus TCP port")] = 502,
+    port: Annotated[int, typer.Option(help="Modbus TCP port", min=1, max=65535)] = 502,
     serial: Annotated[str | None, typer.Option(help="serial port of an RS-485 line")] = None,
     baud: Annotated[
         str, typer.Option(help="baud rates to try on --serial, comma separated")
     ] = "19200,9600",
     parity: Annotated[str, typer.Option(help="N, E or O")] = "E",
     units: Annotated[str, typer.Option(help="unit ids, e.g. 1-32,100")] = "1-32",
-    timeout: Annotated[float, typer.Option(help="seconds to wait for each reply")] = 0.1,
+    timeout: Annotated[
+        float, typer.Option(help="seconds to wait for each reply", min=0.001, max=30)
+    ] = 0.1,
 ) -> None:
     """List the units that answer and the profile each one matches."""
     if (host is None) == (serial is None):
         raise fail("give exactly one of --host or --serial", EXIT_CONFIG)
     try:
         unit_ids = parse_unit_range(units)
-        bauds = [int(b) for b in baud.split(",") if b.strip()]
     except ValueError as exc:
         raise fail(str(exc), EXIT_CONFIG) from None
+    bauds = _parse_bauds(baud)
     if parity not in ("N", "E", "O"):
         raise fail(f"--parity must be N, E or O, not {parity!r}", EXIT_CONFIG)
     links: list[tuple[str, ModbusLink]] = []
@@ -64,7 +91,7 @@ def scan_modbus(
                         link, unit_ids, profiles, lambda n: progress.advance(task, n)
                     )
                 except DeviceConnectionError as exc:
-                    console.print(f"[red]{label}: {exc}[/]")
+                    err_console.print(f"[red]{exc}[/]", highlight=False)
                     continue
                 finally:
                     await link.close()
