@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from pathlib import Path
 from typing import Annotated
@@ -78,7 +79,10 @@ def calibrate(
     results: dict[int, CellCalibration] = {}
 
     async def point(scale: ModbusScale, c: int, prompt: str) -> float:
-        typer.prompt(prompt, default="", show_default=False, prompt_suffix=" [Enter] ")
+        # In a thread: the event loop keeps serving the open link while the installer works.
+        await asyncio.to_thread(
+            typer.prompt, prompt, default="", show_default=False, prompt_suffix=" [Enter] "
+        )
         value = await scale.sample_cell(c)
         console.print(f"  cell {c}: {value:.2f} g raw")
         return value
