@@ -84,10 +84,18 @@ class PollingCoordinator:
         return [job.tracker.health for job in self.jobs]
 
     async def run(self) -> None:
-        """Poll every job concurrently until cancelled."""
+        """Poll every job concurrently until cancelled.
+
+        Jobs start spread over their period (job i of n at i/n of it), so a
+        hundred controllers are not all asked in the same millisecond.
+        """
+        count = len(self.jobs)
         async with asyncio.TaskGroup() as group:
-            for job in self.jobs:
-                group.create_task(self._poll_forever(job), name=f"poll:{job.device.device_id}")
+            for index, job in enumerate(self.jobs):
+                offset_s = job.period_s * index / count
+                group.create_task(
+                    self._poll_forever(job, offset_s), name=f"poll:{job.device.device_id}"
+                )
 
     async def poll_once(self, job: PollJob) -> bool:
         """One poll of ``job``: publish its messages and health; True on success."""
@@ -113,10 +121,17 @@ class PollingCoordinator:
                 HealthChanged(source=health.device_id, t_mono=self._clock(), health=health)
             )
 
-    async def _poll_forever(self, job: PollJob) -> None:
-        next_s = self._clock()
+    async def _poll_forever(self, job: PollJob, offset_s: float = 0.0) -> None:
+        task = asyncio.current_task()
+        next_s = self._clock() + offset_s
+        await asyncio.sleep(offset_s)
         while True:
             ok = await self.poll_once(job)
+            if task is not None and task.cancelling():
+                # Python 3.11's wait_for (used inside pymodbus) can swallow a
+                # cancellation that lands as the reply arrives; honour it here
+                # so stopping the coordinator never hangs.
+                raise asyncio.CancelledError
             now = self._clock()
             if ok or job.tracker.health.state is not HealthState.OFFLINE:
                 job.backoff.reset()

@@ -21,7 +21,15 @@ from devices.base import PolledDevice
 from devices.bus import Message
 from devices.errors import DeviceCommandError, DeviceError, DeviceProtocolError
 from devices.modbus.link import ModbusExceptionError, ModbusLink
-from devices.modbus.registers import RegisterImage, RegisterSpan, Table, decode, plan_reads
+from devices.modbus.registers import (
+    RegisterImage,
+    RegisterSpan,
+    Table,
+    block_bytes,
+    decode,
+    locate,
+    plan_reads,
+)
 from devices.profiles import Point, ScaleProfile
 
 
@@ -141,6 +149,20 @@ class ModbusScale(PolledDevice[ScaleReading]):
         self.blocks = plan_reads(
             profile.weight_spans(list(self.cells)), max_gap=profile.max_read_gap
         )
+        weight = profile.points["weight"]
+        self._weight_scale = weight.scale
+        self._weight_locators = [
+            locate(self.blocks, weight.span(c), weight.type, weight.word_order) for c in self.cells
+        ]
+        self._flag_locators = {
+            name: locate(
+                self.blocks,
+                profile.points[f.point].span(),
+                profile.points[f.point].type,
+                profile.points[f.point].word_order,
+            )
+            for name, f in profile.flags.items()
+        }
 
     @property
     def address(self) -> str:
@@ -156,18 +178,17 @@ class ModbusScale(PolledDevice[ScaleReading]):
 
     async def read(self) -> ScaleReading:
         """Read every configured cell in as few transactions as the profile allows."""
-        image = RegisterImage()
+        buffers: list[bytes] = []
         first_sent = last_received = 0.0
         for n, block in enumerate(self.blocks):
             values, timing = await self.link.read(
                 self.unit_id, block.table, block.address, block.count
             )
-            image.store(block, values)
+            buffers.append(block_bytes(values))
             if n == 0:
                 first_sent = timing.sent_s
             last_received = timing.received_s
-        weight = self.profile.points["weight"]
-        raw = tuple(self._value(image, weight, cell) for cell in self.cells)
+        raw = tuple(loc.value(buffers) * self._weight_scale for loc in self._weight_locators)
         bad = [c for c, v in zip(self.cells, raw, strict=True) if not math.isfinite(v)]
         if bad:
             raise DeviceProtocolError(
@@ -181,8 +202,19 @@ class ModbusScale(PolledDevice[ScaleReading]):
             t_mono=(first_sent + last_received) / 2,
             cells=self.cells,
             raw_g=raw,
-            stable=tuple(self._flag(image, "stable", c) for c in self.cells),
-            overload=tuple(self._flag(image, "overload", c) for c in self.cells),
+            stable=self._flags(buffers, "stable"),
+            overload=self._flags(buffers, "overload"),
+        )
+
+    def _flags(self, buffers: list[bytes], name: str) -> tuple[bool, ...]:
+        """One flag for every cell, decoding its bit-field register once."""
+        flag = self.profile.flags.get(name)
+        if flag is None:
+            return (False,) * len(self.cells)
+        bits = int(self._flag_locators[name].value(buffers))
+        return tuple(
+            bool((bits >> (flag.bit + (c if flag.per_cell else 0))) & 1) != flag.active_low
+            for c in self.cells
         )
 
     def _value(self, image: RegisterImage, point: Point, cell: int = 0) -> float:
@@ -191,14 +223,6 @@ class ModbusScale(PolledDevice[ScaleReading]):
             decode(image.get(span.table, span.address, span.count), point.type, point.word_order)
             * point.scale
         )
-
-    def _flag(self, image: RegisterImage, name: str, cell: int) -> bool:
-        flag = self.profile.flags.get(name)
-        if flag is None:
-            return False
-        bits = int(self._value(image, self.profile.points[flag.point]))
-        bit = flag.bit + (cell if flag.per_cell else 0)
-        return bool((bits >> bit) & 1) != flag.active_low
 
     async def read_points(self) -> tuple[dict[str, float | list[float]], RegisterImage]:
         """Every point of the profile, one read each (for probe and dump, not polling)."""

@@ -226,6 +226,7 @@ class ModbusLink(ABC):
         async with self._lock:
             if not self.connected:
                 raise DeviceConnectionError("link closed", address=self.address)
+            await self._before_frame()
             self.transactions += 1
             sent = time.monotonic()
             try:
@@ -255,7 +256,7 @@ class ModbusLink(ABC):
                     f"link lost during {what}: {exc}", address=self.address
                 ) from exc
             finally:
-                await self._after_frame()
+                self._frame_ended()
             received = time.monotonic()
         if reply.isError():
             code = int(getattr(reply, "exception_code", 0))
@@ -268,8 +269,11 @@ class ModbusLink(ABC):
             )
         return reply, TransactionTiming(sent, received)
 
-    async def _after_frame(self) -> None:  # noqa: B027 (optional hook)
-        """Hook run inside the lock after every transaction (RTU keeps its silence here)."""
+    async def _before_frame(self) -> None:  # noqa: B027 (optional hook)
+        """Hook run inside the lock before a request is sent (RTU keeps its silence here)."""
+
+    def _frame_ended(self) -> None:  # noqa: B027 (optional hook)
+        """Hook run inside the lock when a transaction ends, answered or not."""
 
     async def _after_timeout(self) -> None:  # noqa: B027 (optional hook)
         """Hook run inside the lock after a request got no reply."""
@@ -336,6 +340,7 @@ class RtuLink(ModbusLink):
         self.bytesize = bytesize
         bits = 1 + bytesize + (0 if parity == "N" else 1) + stopbits
         self.char_time_s = bits / baudrate
+        self._quiet_until_s = 0.0
         self.gap_s = interframe_gap_s(baudrate, bits)
         # Long enough for the longest reply (256 bytes) to finish arriving.
         self.late_reply_guard_s = (
@@ -361,8 +366,15 @@ class RtuLink(ModbusLink):
             name=self.name,
         )
 
-    async def _after_frame(self) -> None:
-        await asyncio.sleep(self.gap_s)
+    async def _before_frame(self) -> None:
+        # Only the part of t3.5 that has not already passed while the reply
+        # was decoded and the next poll came round.
+        wait_s = self._quiet_until_s - time.monotonic()
+        if wait_s > 0:
+            await asyncio.sleep(wait_s)
+
+    def _frame_ended(self) -> None:
+        self._quiet_until_s = time.monotonic() + self.gap_s
 
     async def _after_timeout(self) -> None:
         await asyncio.sleep(self.late_reply_guard_s)

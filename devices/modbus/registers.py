@@ -155,3 +155,63 @@ class RegisterImage:
         for (table, address), value in sorted(self._values.items()):
             out.setdefault(table.value, {})[address] = value
         return out
+
+
+_LOCATOR_FORMAT = {
+    DataType.INT16: ">h",
+    DataType.UINT16: ">H",
+    DataType.INT32: ">i",
+    DataType.UINT32: ">I",
+    DataType.FLOAT32: ">f",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Locator:
+    """Where a value sits in the answers to a fixed read plan, worked out once.
+
+    The polling hot path decodes with one ``struct.unpack_from`` per value
+    instead of looking registers up one by one.
+    """
+
+    block: int
+    byte_offset: int
+    fmt: str
+    swap_words: bool
+
+    def value(self, buffers: Sequence[bytes]) -> float:
+        """Decode this value from the raw bytes of each block's answer."""
+        buffer = buffers[self.block]
+        if self.swap_words:
+            low, high = (
+                buffer[self.byte_offset : self.byte_offset + 2],
+                buffer[self.byte_offset + 2 : self.byte_offset + 4],
+            )
+            result: float = struct.unpack(self.fmt, high + low)[0]
+            return result
+        value: float = struct.unpack_from(self.fmt, buffer, self.byte_offset)[0]
+        return value
+
+
+def locate(
+    blocks: Sequence[ReadBlock], span: RegisterSpan, dtype: DataType, order: WordOrder
+) -> Locator:
+    """The locator of a value inside a read plan; ValueError if no block covers it."""
+    for index, block in enumerate(blocks):
+        if (
+            block.table is span.table
+            and block.address <= span.address
+            and span.end <= block.address + block.count
+        ):
+            return Locator(
+                index,
+                (span.address - block.address) * 2,
+                _LOCATOR_FORMAT[dtype],
+                dtype.width == 2 and order is WordOrder.LITTLE,
+            )
+    raise ValueError(f"no read covers {span}")
+
+
+def block_bytes(values: Sequence[int]) -> bytes:
+    """Registers of one answer as big-endian bytes (the wire order inside each register)."""
+    return struct.pack(f">{len(values)}H", *values)

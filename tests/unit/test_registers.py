@@ -83,3 +83,29 @@ def test_image_round_trip_and_missing_register():
         image.get(Table.HOLDING, 10, 1)
     with pytest.raises(ValueError, match="returned 2"):
         image.store(ReadBlock(Table.INPUT, 0, 3), [1, 2])
+
+
+@pytest.mark.parametrize("dtype", list(DataType))
+@pytest.mark.parametrize("order", list(WordOrder))
+def test_locator_decodes_like_decode(dtype, order):
+    from devices.modbus.registers import block_bytes, locate
+
+    value = -98765 if dtype is DataType.INT32 else 1234
+    registers = [0xAAAA, *encode(value, dtype, order), 0x5555]
+    blocks = [ReadBlock(Table.INPUT, 100, 1), ReadBlock(Table.INPUT, 10, len(registers))]
+    loc = locate(blocks, RegisterSpan(Table.INPUT, 11, dtype.width), dtype, order)
+    assert loc.value([block_bytes([0]), block_bytes(registers)]) == decode(
+        registers[1 : 1 + dtype.width], dtype, order
+    )
+
+
+def test_locate_refuses_uncovered_span():
+    from devices.modbus.registers import locate
+
+    with pytest.raises(ValueError, match="no read covers"):
+        locate(
+            [ReadBlock(Table.INPUT, 0, 4)],
+            RegisterSpan(Table.HOLDING, 0, 2),
+            DataType.FLOAT32,
+            WordOrder.BIG,
+        )
