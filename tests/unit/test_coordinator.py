@@ -1,8 +1,6 @@
 import asyncio
 import contextlib
 
-import pytest
-
 from devices.base import PolledDevice
 from devices.bus import Bus
 from devices.coordinator import PollingCoordinator
