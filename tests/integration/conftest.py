@@ -8,6 +8,7 @@ import pytest
 from devices.modbus.link import RtuLink, TcpLink
 from devices.profiles import get_profile
 from devices.scale import ModbusScale
+from sim_devices.clock import ManualClock
 from sim_devices.scenario import parse_scenario
 from sim_devices.simulator import ShelfSimulator
 
@@ -44,20 +45,6 @@ SCENARIO = {
         },
     ],
 }
-
-
-class ManualClock:
-    """Model time of the simulated load cells, stepped by the test (line timing stays real)."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def settle(self, seconds: float = 10.0) -> None:
-        """Let every settling oscillation die out (decay time constant 0.35 s)."""
-        self.now += seconds
 
 
 @pytest.fixture

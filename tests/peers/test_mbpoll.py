@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from sim_devices import RtuServerSpec, Scenario, ShelfSimulator, TcpServerSpec, UnitSpec
+from sim_devices.clock import ManualClock
 
 pytestmark = [
     pytest.mark.peer,
@@ -41,20 +42,6 @@ TX1_DEAD_LOAD_G = 250.0
 TX1_COMMAND_TARE = 1
 
 TCP, RTU = 0, 1  # server indexes in the scenario
-
-
-class ManualClock:
-    """Model time of the simulated load cells, stepped by the test (line timing stays real)."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def settle(self, seconds: float = 10.0) -> None:
-        """Let every settling oscillation die out (decay time constant 0.35 s)."""
-        self.now += seconds
 
 
 @pytest.fixture

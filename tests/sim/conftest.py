@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from .simtools import FakeClock
+from sim_devices.clock import ManualClock
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
+def clock() -> ManualClock:
+    return ManualClock()

@@ -18,19 +18,6 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 DEMO_SCENARIO = REPO_ROOT / "sim_devices" / "scenarios" / "demo.yaml"
 
 
-class FakeClock:
-    """Monotonic clock the test steps by hand."""
-
-    def __init__(self, start: float = 1000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
 def crc_bytes(body: bytes) -> bytes:
     """CRC-16/MODBUS as sent on the wire (low byte first), computed by pymodbus."""
     swapped: int = FramerRTU.compute_CRC(body)  # pymodbus returns it byte-swapped

@@ -2,9 +2,8 @@ import math
 
 import pytest
 
+from sim_devices.clock import ManualClock
 from sim_devices.loadcell import ShelfLoadModel, ShelfParams
-
-from .simtools import FakeClock
 
 
 def quiet(**overrides: object) -> ShelfParams:
@@ -13,7 +12,7 @@ def quiet(**overrides: object) -> ShelfParams:
     return ShelfParams(**values)  # type: ignore[arg-type]
 
 
-def test_lever_rule_splits_between_neighbours(clock: FakeClock) -> None:
+def test_lever_rule_splits_between_neighbours(clock: ManualClock) -> None:
     shelf = ShelfLoadModel(quiet(), clock)  # cells at 0, 0.4, 0.8, 1.2 m
     assert shelf.split(350.0, 0.5) == pytest.approx([0.0, 262.5, 87.5, 0.0])
     assert shelf.split(100.0, 0.4) == pytest.approx([0.0, 100.0, 0.0, 0.0])
@@ -24,7 +23,7 @@ def test_lever_rule_splits_between_neighbours(clock: FakeClock) -> None:
     assert single.split(100.0, 0.7) == [100.0]
 
 
-def test_true_loads_dead_load_and_items(clock: FakeClock) -> None:
+def test_true_loads_dead_load_and_items(clock: ManualClock) -> None:
     shelf = ShelfLoadModel(quiet(dead_load_g=2000.0), clock)
     item = shelf.put(350.0, 0.5, label="cola")
     assert shelf.true_loads() == pytest.approx([500.0, 762.5, 587.5, 500.0])
@@ -32,7 +31,7 @@ def test_true_loads_dead_load_and_items(clock: FakeClock) -> None:
     assert shelf.true_loads() == pytest.approx([500.0] * 4)
 
 
-def test_take_by_label_weight_position_and_take_g(clock: FakeClock) -> None:
+def test_take_by_label_weight_position_and_take_g(clock: ManualClock) -> None:
     shelf = ShelfLoadModel(quiet(), clock)
     first = shelf.put(355.0, 0.1, label="can")
     shelf.put(355.0, 0.2, label="can")
@@ -45,7 +44,7 @@ def test_take_by_label_weight_position_and_take_g(clock: FakeClock) -> None:
     assert sum(shelf.true_loads()) == pytest.approx(255.0)
 
 
-def test_gain_offset_and_drift_apply_to_raw_reading(clock: FakeClock) -> None:
+def test_gain_offset_and_drift_apply_to_raw_reading(clock: ManualClock) -> None:
     params = quiet(
         dead_load_g=400.0,
         gain_errors=(0.02, -0.01, 0.0, 0.0),
@@ -59,7 +58,7 @@ def test_gain_offset_and_drift_apply_to_raw_reading(clock: FakeClock) -> None:
     assert shelf.read().weights_g[2] == pytest.approx(100.0 + 2.0)
 
 
-def test_noise_is_reproducible_per_seed(clock: FakeClock) -> None:
+def test_noise_is_reproducible_per_seed(clock: ManualClock) -> None:
     a = ShelfLoadModel(quiet(sigma_g=1.0, seed=7), clock)
     b = ShelfLoadModel(quiet(sigma_g=1.0, seed=7), clock)
     c = ShelfLoadModel(quiet(sigma_g=1.0, seed=8), clock)
@@ -70,7 +69,7 @@ def test_noise_is_reproducible_per_seed(clock: FakeClock) -> None:
     assert max(abs(w) for w in spread) < 6.0
 
 
-def test_settling_unstable_then_stable(clock: FakeClock) -> None:
+def test_settling_unstable_then_stable(clock: ManualClock) -> None:
     shelf = ShelfLoadModel(quiet(sigma_g=0.5), clock)
     assert all(shelf.read().stable)
     shelf.put(500.0, 0.0)  # all on cell 0
@@ -87,7 +86,7 @@ def test_settling_unstable_then_stable(clock: FakeClock) -> None:
     assert settled.weights_g[0] == pytest.approx(500.0, abs=4.0)
 
 
-def test_oscillation_is_a_damped_sinusoid(clock: FakeClock) -> None:
+def test_oscillation_is_a_damped_sinusoid(clock: ManualClock) -> None:
     shelf = ShelfLoadModel(quiet(cells=1), clock)
     shelf.put(1000.0, 0.0)
     half_period = 1 / (2 * 2.5)
@@ -96,7 +95,7 @@ def test_oscillation_is_a_damped_sinusoid(clock: FakeClock) -> None:
     assert shelf.read().weights_g[0] == pytest.approx(expected)
 
 
-def test_zero_and_tare(clock: FakeClock) -> None:
+def test_zero_and_tare(clock: ManualClock) -> None:
     shelf = ShelfLoadModel(quiet(dead_load_g=2000.0, offsets_g=(30.0, 0, 0, 0)), clock)
     shelf.zero(0b0001)
     reading = shelf.read().weights_g
@@ -111,7 +110,7 @@ def test_zero_and_tare(clock: FakeClock) -> None:
     assert shelf.read().weights_g[1] == pytest.approx(-400.0)
 
 
-def test_zero_refused_beyond_twenty_percent_of_capacity(clock: FakeClock) -> None:
+def test_zero_refused_beyond_twenty_percent_of_capacity(clock: ManualClock) -> None:
     shelf = ShelfLoadModel(quiet(capacity_g=10000.0), clock)
     shelf.put(8400.0, 0.4)  # all on cell 1, beyond the 2000 g zero range
     clock.advance(5.0)
@@ -121,7 +120,7 @@ def test_zero_refused_beyond_twenty_percent_of_capacity(clock: FakeClock) -> Non
     assert reading[1] == pytest.approx(8400.0)
 
 
-def test_overload_flag(clock: FakeClock) -> None:
+def test_overload_flag(clock: ManualClock) -> None:
     shelf = ShelfLoadModel(quiet(capacity_g=1000.0), clock)
     shelf.put(1500.0, 1.2)
     clock.advance(5.0)

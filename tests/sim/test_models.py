@@ -4,13 +4,12 @@ import struct
 
 import pytest
 
+from sim_devices.clock import ManualClock
 from sim_devices.fixture_unit import FixtureUnit, parse_fixture
 from sim_devices.loadcell import ShelfLoadModel, ShelfParams
 from sim_devices.modbus_pdu import ModbusUnit, handle_pdu
 from sim_devices.register_codec import words_to_float32, words_to_int32
 from sim_devices.shelf_controller import Mc10Controller, Tx1Transmitter
-
-from .simtools import FakeClock
 
 
 def read(device: ModbusUnit, fc: int, address: int, count: int) -> list[int] | int:
@@ -28,12 +27,12 @@ def write(device: ModbusUnit, address: int, values: list[int]) -> bytes:
     return handle_pdu(device, body)
 
 
-def mc10(clock: FakeClock, cells: int = 4, **kw: object) -> Mc10Controller:
+def mc10(clock: ManualClock, cells: int = 4, **kw: object) -> Mc10Controller:
     params = ShelfParams(cells=cells, length_m=1.2, sigma_g=0.0, **kw)  # type: ignore[arg-type]
     return Mc10Controller(ShelfLoadModel(params, clock), serial_number=20261234)
 
 
-def test_mc10_input_map(clock: FakeClock) -> None:
+def test_mc10_input_map(clock: ManualClock) -> None:
     device = mc10(clock, dead_load_g=400.0, capacity_g=5000.0)
     device.shelf.put(6000.0, 1.2)
     clock.advance(10.0)
@@ -49,7 +48,7 @@ def test_mc10_input_map(clock: FakeClock) -> None:
     assert regs[31] == 4
 
 
-def test_mc10_illegal_addresses_and_values(clock: FakeClock) -> None:
+def test_mc10_illegal_addresses_and_values(clock: ManualClock) -> None:
     device = mc10(clock)
     assert read(device, 4, 31, 2) == -2
     assert read(device, 4, 32, 1) == -2
@@ -65,13 +64,13 @@ def test_mc10_illegal_addresses_and_values(clock: FakeClock) -> None:
     assert write(device, 100, [7, 1]) == bytes([0x90, 3])  # no command 7
 
 
-def test_mc10_holding_map(clock: FakeClock) -> None:
+def test_mc10_holding_map(clock: ManualClock) -> None:
     device = mc10(clock)
     assert read(device, 3, 100, 2) == [0, 0]
     assert read(device, 3, 200, 3) == [0x0135, 0x2972, 0x0103]
 
 
-def test_mc10_fc16_tare_uses_new_mask(clock: FakeClock) -> None:
+def test_mc10_fc16_tare_uses_new_mask(clock: ManualClock) -> None:
     device = mc10(clock, dead_load_g=800.0)
     assert write(device, 100, [1, 0b0101]) == struct.pack(">BHH", 16, 100, 2)
     regs = read(device, 4, 0, 8)
@@ -83,7 +82,7 @@ def test_mc10_fc16_tare_uses_new_mask(clock: FakeClock) -> None:
     assert handle_pdu(device, struct.pack(">BHH", 6, 100, 2)) == struct.pack(">BHH", 6, 100, 2)
 
 
-def test_mc10_zero_refused_leaves_cell(clock: FakeClock) -> None:
+def test_mc10_zero_refused_leaves_cell(clock: ManualClock) -> None:
     device = mc10(clock, capacity_g=1000.0)
     device.shelf.put(500.0, 0.0)
     clock.advance(10.0)
@@ -94,12 +93,12 @@ def test_mc10_zero_refused_leaves_cell(clock: FakeClock) -> None:
     assert words_to_float32(regs[2:4]) == pytest.approx(0.0)
 
 
-def tx1(clock: FakeClock, **kw: object) -> Tx1Transmitter:
+def tx1(clock: ManualClock, **kw: object) -> Tx1Transmitter:
     params = ShelfParams(cells=1, sigma_g=0.0, **kw)  # type: ignore[arg-type]
     return Tx1Transmitter(ShelfLoadModel(params, clock), serial_number=20261237)
 
 
-def test_tx1_map_negative_weight_and_status(clock: FakeClock) -> None:
+def test_tx1_map_negative_weight_and_status(clock: ManualClock) -> None:
     device = tx1(clock, offsets_g=(-12.34,))
     regs = read(device, 3, 0, 11)
     assert isinstance(regs, list)
@@ -114,7 +113,7 @@ def test_tx1_map_negative_weight_and_status(clock: FakeClock) -> None:
     assert read(device, 3, 39, 2) == -2
 
 
-def test_tx1_commands_and_zero_refused_flag(clock: FakeClock) -> None:
+def test_tx1_commands_and_zero_refused_flag(clock: ManualClock) -> None:
     device = tx1(clock, capacity_g=1000.0)
     device.shelf.put(300.0, 0.0)
     clock.advance(10.0)
@@ -132,7 +131,7 @@ def test_tx1_commands_and_zero_refused_flag(clock: FakeClock) -> None:
     assert handle_pdu(device, struct.pack(">BHH", 6, 40, 9)) == bytes([0x86, 3])
 
 
-def test_settling_visible_in_stable_mask(clock: FakeClock) -> None:
+def test_settling_visible_in_stable_mask(clock: ManualClock) -> None:
     device = mc10(clock)
     device.shelf.put(1000.0, 0.6)  # between cells 1 and 2
     assert read(device, 4, 20, 1) == [0b1001]
@@ -159,7 +158,7 @@ def test_fixture_unit() -> None:
     assert write(device, 102, [1]) == bytes([0x90, 2])
 
 
-def test_fc16_malformed_byte_count(clock: FakeClock) -> None:
+def test_fc16_malformed_byte_count(clock: ManualClock) -> None:
     device = mc10(clock)
     bad = struct.pack(">BHHB2H", 16, 100, 2, 3, 1, 1)
     assert handle_pdu(device, bad) == bytes([0x90, 3])
