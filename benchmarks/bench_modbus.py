@@ -49,8 +49,8 @@ from devices.modbus.link import RtuLink, TcpLink
 from devices.profiles import get_profile
 from devices.scale import ModbusScale, ShelfWeights, shelf_weights
 from sim_devices.control import ControlClient
+from sim_devices.process import SimulatorProcess, SimulatorProcessError
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 CELLS = range(10)
 REGISTERS = 22  # 10 float32 weights + stable mask + overload mask
 UNIT_ID = 1
@@ -94,49 +94,30 @@ def mc10_unit() -> dict[str, Any]:
 
 
 class SimProcess:
-    """``python -m sim_devices shelf serve`` as a subprocess, with its ready line and CPU."""
+    """A simulator process with its CPU and line counters, for the report."""
 
     def __init__(self, scenario: dict[str, Any], workdir: Path, name: str) -> None:
         self.name = name
-        self._scenario_path = workdir / f"{name}.yaml"
-        self._scenario_path.write_text(yaml.safe_dump(scenario), encoding="utf-8")
+        scenario_path = workdir / f"{name}.yaml"
+        scenario_path.write_text(yaml.safe_dump(scenario), encoding="utf-8")
         self._stderr_path = workdir / f"{name}.stderr"
-        self._proc: asyncio.subprocess.Process | None = None
+        self._process: SimulatorProcess | None = None
+        self._scenario_path = scenario_path
         self._ps: psutil.Process | None = None
         self.servers: list[dict[str, Any]] = []
         self.control_port = 0
 
     async def start(self) -> None:
         with self._stderr_path.open("wb") as stderr:
-            self._proc = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "sim_devices",
-                "shelf",
-                "serve",
-                "--scenario",
-                str(self._scenario_path),
-                "--control-port",
-                "0",
-                "--log-level",
-                "WARNING",
-                cwd=REPO_ROOT,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=stderr,
-            )
-        assert self._proc.stdout is not None
-        try:
-            async with asyncio.timeout(60):
-                line = await self._proc.stdout.readline()
-        except TimeoutError:
-            line = b""
-        if not line:
-            tail = self._stderr_path.read_text(encoding="utf-8", errors="replace")[-2000:]
-            raise RuntimeError(f"simulator {self.name} did not start:\n{tail}")
-        ready = json.loads(line)
+            self._process = SimulatorProcess(self._scenario_path, stderr=stderr, ready_timeout_s=60)
+            try:
+                ready = await self._process.start()
+            except SimulatorProcessError as exc:
+                tail = self._stderr_path.read_text(encoding="utf-8", errors="replace")[-2000:]
+                raise RuntimeError(f"simulator {self.name} did not start: {exc}\n{tail}") from exc
         self.servers = ready["servers"]
         self.control_port = ready["control_port"]
-        self._ps = psutil.Process(self._proc.pid)
+        self._ps = psutil.Process(self._process.pid)
 
     def cpu_s(self) -> float:
         """User + system CPU seconds used so far."""
@@ -151,15 +132,8 @@ class SimProcess:
             return await control.stats()
 
     async def stop(self) -> None:
-        if self._proc is None or self._proc.returncode is not None:
-            return
-        self._proc.terminate()
-        try:
-            async with asyncio.timeout(10):
-                await self._proc.wait()
-        except TimeoutError:
-            self._proc.kill()
-            await self._proc.wait()
+        if self._process is not None:
+            await self._process.stop()
 
 
 @contextlib.asynccontextmanager
@@ -193,19 +167,6 @@ async def cancel_and_wait(tasks: list[asyncio.Task[Any]]) -> int:
         for task in pending:
             task.cancel()
     return again
-
-
-async def stop_coordinator(runner: asyncio.Task[None]) -> int:
-    """Cancel ``coordinator.run()``; returns how many poll tasks swallowed it (see above)."""
-    polls = [t for t in asyncio.all_tasks() if t.get_name().startswith("poll:")]
-    runner.cancel()
-    await asyncio.wait({runner}, timeout=1.0)
-    stuck = [t for t in polls if not t.done()]
-    if stuck:
-        await cancel_and_wait(stuck)
-    with contextlib.suppress(asyncio.CancelledError):
-        await runner
-    return len(stuck)
 
 
 async def drain(sub: Subscription) -> None:
@@ -429,12 +390,10 @@ async def fleet_walkout(
             profiler.disable()
     finally:
         if runner is not None:
-            stuck = await stop_coordinator(runner)
-            if stuck:
-                print(
-                    f"  WARNING: {stuck} poll task(s) swallowed the coordinator's cancellation "
-                    "(Python 3.11 wait_for inside pymodbus) and had to be cancelled again"
-                )
+            # The coordinator itself honours a cancel that pymodbus swallowed.
+            runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await runner
         sub.close()
         await consumer
         await asyncio.gather(*(link.close() for link in links))

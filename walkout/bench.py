@@ -10,13 +10,9 @@ compares what the runtime detected with the script's ground truth.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 import logging
-import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -28,6 +24,7 @@ from rich.table import Table
 from devices.health import HealthChanged
 from devices.scale import ShelfWeights
 from sim_devices.control import ControlClient
+from sim_devices.process import SimulatorProcess
 from vision_core.shelf_events import ShelfChange, ShelfChangeDetector
 from walkout.config import StoreConfig, parse_config
 from walkout.runtime import open_runtime
@@ -145,42 +142,6 @@ class BenchResult:
     ended_s: float = 0.0
 
 
-@contextlib.asynccontextmanager
-async def simulator_process(scenario_file: Path) -> AsyncIterator[dict[str, Any]]:
-    """Run the shelf simulator as a child process; yields its ready line."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "sim_devices",
-        "shelf",
-        "serve",
-        "--scenario",
-        str(scenario_file),
-        "--control-port",
-        "0",
-        "--log-level",
-        "WARNING",
-        stdout=asyncio.subprocess.PIPE,
-    )
-    try:
-        assert proc.stdout is not None
-        async with asyncio.timeout(15):
-            line = await proc.stdout.readline()
-        if not line:
-            raise RuntimeError(f"the simulator exited ({await proc.wait()}) before it was ready")
-        ready: dict[str, Any] = json.loads(line)
-        yield ready
-    finally:
-        if proc.returncode is None:
-            proc.terminate()
-            try:
-                async with asyncio.timeout(5):
-                    await proc.wait()
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
-
-
 def bench_config(ready: dict[str, Any], workdir: Path) -> StoreConfig:
     """A store config whose buses point at the running simulator."""
     servers = ready["servers"]
@@ -234,7 +195,8 @@ async def run_store(duration_s: float) -> tuple[BenchResult, StoreConfig]:
         workdir = Path(tmp)
         scenario_file = workdir / "scenario.yaml"
         scenario_file.write_text(yaml.safe_dump(SCENARIO), encoding="utf-8")
-        async with simulator_process(scenario_file) as ready:
+        async with SimulatorProcess(scenario_file) as simulator:
+            ready = simulator.ready
             config = bench_config(ready, workdir)
             async with (
                 open_runtime(config) as runtime,

@@ -13,8 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import json
-import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -31,64 +29,12 @@ from devices.modbus.link import TcpLink
 from devices.profiles import get_profile
 from devices.scale import ModbusScale, ScaleReading, ShelfWeights, shelf_weights
 from sim_devices.control import ControlClient
+from sim_devices.process import SimulatorProcess
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 READY_TIMEOUT_S = 10.0
 EVENT_TIMEOUT_S = 5.0
 RATE_HZ = 10.0
 CELLS = [0, 1, 2, 3]
-
-
-class SimProcess:
-    """``python -m sim_devices shelf serve`` as a child process, killed the hard way."""
-
-    def __init__(self, scenario: Path, log: Path) -> None:
-        self.scenario = scenario
-        self.log = log
-        self.proc: asyncio.subprocess.Process | None = None
-
-    async def start(self) -> dict[str, Any]:
-        """Start it and return its ready line (ports, control port)."""
-        assert self.proc is None, "already running"
-        with self.log.open("ab") as log:
-            self.proc = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "sim_devices",
-                "shelf",
-                "serve",
-                "--scenario",
-                str(self.scenario),
-                "--control-port",
-                "0",
-                "--log-level",
-                "WARNING",
-                stdout=asyncio.subprocess.PIPE,
-                stderr=log,
-                cwd=REPO_ROOT,
-            )
-        assert self.proc.stdout is not None
-        try:
-            async with asyncio.timeout(READY_TIMEOUT_S):
-                line = await self.proc.stdout.readline()
-        except TimeoutError:
-            line = b""
-        if not line:
-            await self.kill()
-            pytest.fail(f"simulator gave no ready line; its log:\n{self.log.read_text()}")
-        ready: dict[str, Any] = json.loads(line)
-        assert ready["ready"] is True
-        return ready
-
-    async def kill(self) -> None:
-        """SIGKILL (if still running) and reap it; its pipe is read to EOF and closed."""
-        proc, self.proc = self.proc, None
-        if proc is None:
-            return
-        if proc.returncode is None:
-            proc.kill()
-        async with asyncio.timeout(READY_TIMEOUT_S):
-            await proc.communicate()
 
 
 class CountingLink(TcpLink):
@@ -143,12 +89,14 @@ def scenario(tmp_path: Path, free_tcp_port: int) -> Path:
 
 
 @pytest.fixture
-async def sim(scenario: Path, tmp_path: Path) -> AsyncIterator[SimProcess]:
-    process = SimProcess(scenario, tmp_path / "sim.log")
-    try:
-        yield process
-    finally:
-        await process.kill()
+async def sim(scenario: Path, tmp_path: Path) -> AsyncIterator[SimulatorProcess]:
+    """The simulator process; the test starts, kills and restarts it (log in sim.log)."""
+    with (tmp_path / "sim.log").open("ab") as log:
+        process = SimulatorProcess(scenario, stderr=log, ready_timeout_s=READY_TIMEOUT_S)
+        try:
+            yield process
+        finally:
+            await process.kill()
 
 
 @contextlib.asynccontextmanager
@@ -186,7 +134,7 @@ def shelf_emitter(reading: ScaleReading) -> list[Message]:
 
 
 async def test_back_online_after_the_process_is_killed_and_restarted(
-    sim: SimProcess, free_tcp_port: int
+    sim: SimulatorProcess, free_tcp_port: int
 ) -> None:
     ready = await sim.start()
     assert ready["servers"][0]["port"] == free_tcp_port
@@ -246,7 +194,7 @@ async def test_back_online_after_the_process_is_killed_and_restarted(
 
 
 async def test_backoff_caps_bound_the_attempts_while_the_process_is_down(
-    sim: SimProcess, free_tcp_port: int
+    sim: SimulatorProcess, free_tcp_port: int
 ) -> None:
     """10 Hz polling of a dead unit turns into a few capped retries, then recovers quickly."""
     coordinator_cap_s, link_cap_s, jitter = 0.5, 0.5, 0.2
