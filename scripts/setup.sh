@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up this checkout for development and for `walkout bench`:
-#   1. system packages the tests use as independent peers (socat, mbpoll), via apt;
+#   1. system packages the tests use as independent peers (see APT_PACKAGES), via apt;
 #   2. .venv made with python3 (>= 3.11);
 #   3. the exact pins of requirements/dev.txt and the project itself (editable) in .venv.
 # Idempotent: step 3 is skipped while the stamp in .venv matches a hash of the
@@ -14,7 +14,9 @@ cd "$ROOT"
 VENV="$ROOT/.venv"
 STAMP="$VENV/.walkout-setup.sha256"
 PYTHON="${PYTHON:-python3}"
-APT_PACKAGES=(socat mbpoll)  # command name == Debian package name for both
+# Independent peers the tests talk to: socat (virtual RS-485), mbpoll (Modbus master),
+# net-snmp tools (snmptrap, snmpget), NUT (snmp-ups driver, upsd, upsc), Mosquitto.
+APT_PACKAGES=(socat mbpoll snmp snmptrapd nut-server nut-snmp nut-client mosquitto mosquitto-clients)
 # The top-level packages of the layout in DESIGN.md; an editable install maps the ones that
 # exist when it runs, so a package that appears later must trigger a reinstall.
 TOP_PACKAGES=(walkout devices vision_core facility dashboards sim_devices)
@@ -62,15 +64,8 @@ python_ok() { # python_ok EXE: true if EXE runs and is Python >= 3.11
 }
 
 # --- 1. system packages ---------------------------------------------------------------
-missing_cmds=()
-for cmd in "${APT_PACKAGES[@]}"; do
-    command -v "$cmd" >/dev/null 2>&1 || missing_cmds+=("$cmd")
-done
-if [ "${#missing_cmds[@]}" -gt 0 ]; then
-    apt_install "${missing_cmds[@]}"
-else
-    log "system packages present: ${APT_PACKAGES[*]}"
-fi
+apt_install "${APT_PACKAGES[@]}"
+log "system packages present: ${APT_PACKAGES[*]}"
 
 # --- 2. virtual environment -----------------------------------------------------------
 if [ -x "$VENV/bin/python" ] && python_ok "$VENV/bin/python" &&
