@@ -1,0 +1,1 @@
+"""UPS drivers: SNMP (UPS-MIB, PowerNet), traps and NUT, normalised to one ``UpsReading``."""
