@@ -1,0 +1,1 @@
+"""Entry and exit gates: OSDP and Modbus digital-I/O controllers behind one ``GateIo``."""
