@@ -31,7 +31,7 @@ from devices.errors import (
     DeviceProtocolError,
     DeviceTimeoutError,
 )
-from devices.modbus.registers import Table
+from devices.modbus.registers import BitTable, Table
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -215,6 +215,41 @@ class ModbusLink(ABC):
             return client.write_registers(address, list(values), device_id=unit)
 
         what = f"write of holding registers {address}..{address + len(values) - 1}"
+        _, timing = await self._transact(unit, what, request)
+        return timing
+
+    async def read_bits(
+        self, unit: int, table: BitTable, address: int, count: int
+    ) -> tuple[list[bool], TransactionTiming]:
+        """Read ``count`` coils (FC1) or discrete inputs (FC2)."""
+
+        def request(client: Any) -> Any:
+            if table is BitTable.COILS:
+                return client.read_coils(address, count=count, device_id=unit)
+            return client.read_discrete_inputs(address, count=count, device_id=unit)
+
+        what = f"{table} {address}..{address + count - 1}"
+        reply, timing = await self._transact(unit, what, request)
+        bits = [bool(bit) for bit in reply.bits]
+        if len(bits) < count:  # replies are padded to whole bytes; fewer is a short reply
+            raise DeviceProtocolError(
+                f"reply to read of {what} has {len(bits)} bits",
+                address=self._where(unit),
+                expected=f"{count}",
+            )
+        return bits[:count], timing
+
+    async def write_coils(
+        self, unit: int, address: int, values: Sequence[bool]
+    ) -> TransactionTiming:
+        """Write coils (FC5 for one, FC15 for several)."""
+
+        def request(client: Any) -> Any:
+            if len(values) == 1:
+                return client.write_coil(address, bool(values[0]), device_id=unit)
+            return client.write_coils(address, [bool(v) for v in values], device_id=unit)
+
+        what = f"write of coils {address}..{address + len(values) - 1}"
         _, timing = await self._transact(unit, what, request)
         return timing
 

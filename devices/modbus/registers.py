@@ -24,6 +24,13 @@ class Table(enum.StrEnum):
     INPUT = "input"
 
 
+class BitTable(enum.StrEnum):
+    """Which bit table a digital point lives in (function code 1 or 2)."""
+
+    COILS = "coils"
+    DISCRETE = "discrete_inputs"
+
+
 class DataType(enum.StrEnum):
     """Register encodings a profile may use."""
 
