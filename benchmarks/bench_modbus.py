@@ -47,7 +47,7 @@ from devices.bus import Bus, Subscription
 from devices.coordinator import PollingCoordinator
 from devices.modbus.link import RtuLink, TcpLink
 from devices.profiles import get_profile
-from devices.scale import ModbusScale, ShelfWeights, shelf_weights
+from devices.scale import ModbusScale, ShelfView, ShelfWeights
 from sim_devices.control import ControlClient
 from sim_devices.process import SimulatorProcess, SimulatorProcessError
 
@@ -210,7 +210,8 @@ async def part_tcp_throughput(seconds: float, rounds: int) -> dict[str, Any]:
         bus = Bus()
         sub = bus.subscribe(ShelfWeights, name="drain")
         coordinator = PollingCoordinator(bus)
-        job = coordinator.add(scale, 1000.0, lambda r: (shelf_weights(r, "shelf", CELLS, {}),))
+        view = ShelfView("shelf", scale.cells, CELLS, {})
+        job = coordinator.add(scale, 1000.0, lambda r: (view(r),))
         drainer = asyncio.create_task(drain(sub))
         try:
             if not await client.connect():
@@ -365,10 +366,10 @@ async def fleet_walkout(
     links = [TcpLink(f"shelf{i:03d}", "127.0.0.1", port) for i, port in enumerate(ports)]
     for i, link in enumerate(links):
         scale = ModbusScale(f"mc10-{i:03d}", link, UNIT_ID, profile_mc10, CELLS)
-        shelf_id = f"shelf{i:03d}"
+        view = ShelfView(f"shelf{i:03d}", scale.cells, CELLS, {})
 
-        def emit(reading: Any, shelf_id: str = shelf_id) -> tuple[ShelfWeights]:
-            return (shelf_weights(reading, shelf_id, CELLS, {}),)
+        def emit(reading: Any, view: ShelfView = view) -> tuple[ShelfWeights]:
+            return (view(reading),)
 
         coordinator.add(scale, FLEET_RATE_HZ, emit)
     consumer = asyncio.create_task(recorder.consume(sub))

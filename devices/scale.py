@@ -22,15 +22,18 @@ from devices.bus import Message
 from devices.errors import DeviceCommandError, DeviceError, DeviceProtocolError
 from devices.modbus.link import ModbusExceptionError, ModbusLink
 from devices.modbus.registers import (
+    PlanDecoder,
     RegisterImage,
     RegisterSpan,
     Table,
     block_bytes,
     decode,
-    locate,
     plan_reads,
 )
 from devices.profiles import Point, ScaleProfile
+
+_FLAG_CACHE_SIZE = 4096
+"""Distinct bit-field values remembered per flag (a 10-cell mask has 1,024)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +122,55 @@ def shelf_weights(
     )
 
 
+class ShelfView:
+    """One shelf's part of a controller's readings, worked out once for the polling path.
+
+    ``shelf_weights`` does the same for a single reading; a view keeps the cell
+    positions and calibrations so each poll only slices and scales.
+    """
+
+    def __init__(
+        self,
+        shelf_id: str,
+        device_cells: Sequence[int],
+        cells: Sequence[int],
+        calibrations: Mapping[int, CellCalibration],
+    ) -> None:
+        device_cells = tuple(device_cells)
+        missing = [c for c in cells if c not in device_cells]
+        if missing:
+            raise ValueError(f"shelf {shelf_id}: cells {missing} are not read by the device")
+        self.shelf_id = shelf_id
+        self._positions = tuple(device_cells.index(c) for c in cells)
+        self._whole = self._positions == tuple(range(len(device_cells)))
+        default = CellCalibration()
+        self._calibrations = tuple(calibrations.get(c, default) for c in cells)
+        self._identity = all(cal == default for cal in self._calibrations)
+
+    def __call__(self, reading: ScaleReading) -> ShelfWeights:
+        """The shelf's calibrated weights and flags from one reading of its controller."""
+        if self._whole:
+            raw, stable, overload = reading.raw_g, reading.stable, reading.overload
+        else:
+            pos = self._positions
+            raw = tuple(reading.raw_g[p] for p in pos)
+            stable = tuple(reading.stable[p] for p in pos)
+            overload = tuple(reading.overload[p] for p in pos)
+        weights = (
+            raw
+            if self._identity
+            else tuple(cal.apply(g) for cal, g in zip(self._calibrations, raw, strict=True))
+        )
+        return ShelfWeights(
+            source=reading.device_id,
+            t_mono=reading.t_mono,
+            shelf_id=self.shelf_id,
+            weights_g=weights,
+            stable=stable,
+            overload=overload,
+        )
+
+
 class ModbusScale(PolledDevice[ScaleReading]):
     """A load-cell controller on a Modbus link, read through its profile.
 
@@ -151,18 +203,23 @@ class ModbusScale(PolledDevice[ScaleReading]):
         )
         weight = profile.points["weight"]
         self._weight_scale = weight.scale
-        self._weight_locators = [
-            locate(self.blocks, weight.span(c), weight.type, weight.word_order) for c in self.cells
-        ]
-        self._flag_locators = {
-            name: locate(
-                self.blocks,
-                profile.points[f.point].span(),
-                profile.points[f.point].type,
-                profile.points[f.point].word_order,
-            )
-            for name, f in profile.flags.items()
-        }
+        # One decoder for every value a poll needs: the cells' weights, then each
+        # flag's bit-field register, in that order.
+        self._flag_index = {name: len(self.cells) + i for i, name in enumerate(profile.flags)}
+        self._decoder = PlanDecoder(
+            self.blocks,
+            [(weight.span(c), weight.type, weight.word_order) for c in self.cells]
+            + [
+                (
+                    profile.points[f.point].span(),
+                    profile.points[f.point].type,
+                    profile.points[f.point].word_order,
+                )
+                for f in profile.flags.values()
+            ],
+        )
+        # Bit-field value -> per-cell flags; masks repeat poll after poll.
+        self._flag_cache: dict[str, dict[int, tuple[bool, ...]]] = {n: {} for n in profile.flags}
 
     @property
     def address(self) -> str:
@@ -181,41 +238,52 @@ class ModbusScale(PolledDevice[ScaleReading]):
         buffers: list[bytes] = []
         first_sent = last_received = 0.0
         for n, block in enumerate(self.blocks):
-            values, timing = await self.link.read(
+            registers, timing = await self.link.read(
                 self.unit_id, block.table, block.address, block.count
             )
-            buffers.append(block_bytes(values))
+            buffers.append(block_bytes(registers))
             if n == 0:
                 first_sent = timing.sent_s
             last_received = timing.received_s
-        raw = tuple(loc.value(buffers) * self._weight_scale for loc in self._weight_locators)
-        bad = [c for c, v in zip(self.cells, raw, strict=True) if not math.isfinite(v)]
-        if bad:
-            raise DeviceProtocolError(
-                f"cells {bad} report a non-finite weight",
-                device=self.device_id,
-                address=self.address,
-                expected="a finite number",
-            )
+        values = self._decoder.decode(buffers)
+        count = len(self.cells)
+        scale = self._weight_scale
+        raw = values[:count] if scale == 1.0 else tuple(v * scale for v in values[:count])
+        if not math.isfinite(sum(raw)):  # one cheap test per poll; the detail only on failure
+            bad = [c for c, v in zip(self.cells, raw, strict=True) if not math.isfinite(v)]
+            if bad:
+                raise DeviceProtocolError(
+                    f"cells {bad} report a non-finite weight",
+                    device=self.device_id,
+                    address=self.address,
+                    expected="a finite number",
+                )
         return ScaleReading(
             device_id=self.device_id,
             t_mono=(first_sent + last_received) / 2,
             cells=self.cells,
             raw_g=raw,
-            stable=self._flags(buffers, "stable"),
-            overload=self._flags(buffers, "overload"),
+            stable=self._flags(values, "stable"),
+            overload=self._flags(values, "overload"),
         )
 
-    def _flags(self, buffers: list[bytes], name: str) -> tuple[bool, ...]:
-        """One flag for every cell, decoding its bit-field register once."""
-        flag = self.profile.flags.get(name)
-        if flag is None:
+    def _flags(self, values: tuple[float, ...], name: str) -> tuple[bool, ...]:
+        """One flag for every cell, from its bit-field register (decoded once per mask value)."""
+        index = self._flag_index.get(name)
+        if index is None:
             return (False,) * len(self.cells)
-        bits = int(self._flag_locators[name].value(buffers))
-        return tuple(
-            bool((bits >> (flag.bit + (c if flag.per_cell else 0))) & 1) != flag.active_low
-            for c in self.cells
-        )
+        bits = int(values[index])
+        cache = self._flag_cache[name]
+        flags = cache.get(bits)
+        if flags is None:
+            flag = self.profile.flags[name]
+            flags = tuple(
+                bool((bits >> (flag.bit + (c if flag.per_cell else 0))) & 1) != flag.active_low
+                for c in self.cells
+            )
+            if len(cache) < _FLAG_CACHE_SIZE:
+                cache[bits] = flags
+        return flags
 
     def _value(self, image: RegisterImage, point: Point, cell: int = 0) -> float:
         span = point.span(cell)

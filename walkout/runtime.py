@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from devices.bus import Bus, Message
 from devices.coordinator import PollingCoordinator
 from devices.modbus.link import ModbusLink, RtuLink, TcpLink
-from devices.scale import CellCalibration, ModbusScale, ScaleReading, shelf_weights
+from devices.scale import CellCalibration, ModbusScale, ScaleReading, ShelfView
 from walkout.config import RtuBus, Shelf, StoreConfig, TcpBus, load_calibration
 
 _LOGGER = logging.getLogger(__name__)
@@ -67,7 +67,7 @@ class Runtime:
             coordinator.add(
                 scale,
                 max(s.rate_hz for s in shelves),
-                _shelf_emitter(shelves, calibration.for_unit(unit.id)),
+                _shelf_emitter(scale.cells, shelves, calibration.for_unit(unit.id)),
             )
         self.coordinator = coordinator
         return coordinator
@@ -79,10 +79,12 @@ class Runtime:
 
 
 def _shelf_emitter(
-    shelves: Sequence[Shelf], calibrations: dict[int, CellCalibration]
+    device_cells: Sequence[int], shelves: Sequence[Shelf], calibrations: dict[int, CellCalibration]
 ) -> Callable[[ScaleReading], list[Message]]:
+    views = [ShelfView(shelf.id, device_cells, shelf.cells, calibrations) for shelf in shelves]
+
     def emit(reading: ScaleReading) -> list[Message]:
-        return [shelf_weights(reading, shelf.id, shelf.cells, calibrations) for shelf in shelves]
+        return [view(reading) for view in views]
 
     return emit
 

@@ -17,7 +17,7 @@ import asyncio
 import logging
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -195,12 +195,14 @@ class ModbusLink(ABC):
                 return client.read_holding_registers(address, count=count, device_id=unit)
             return client.read_input_registers(address, count=count, device_id=unit)
 
-        what = f"{table} registers {address}..{address + count - 1}"
-        reply, timing = await self._transact(unit, what, request)
-        registers = list(reply.registers)
+        reply, timing = await self._transact(
+            unit, lambda: f"{table} registers {address}..{address + count - 1}", request
+        )
+        registers: list[int] = reply.registers
         if len(registers) != count:
             raise DeviceProtocolError(
-                f"reply to read of {what} has {len(registers)} registers",
+                f"reply to read of {table} registers {address}..{address + count - 1} "
+                f"has {len(registers)} registers",
                 address=self._where(unit),
                 expected=f"{count}",
             )
@@ -214,8 +216,11 @@ class ModbusLink(ABC):
                 return client.write_register(address, values[0], device_id=unit)
             return client.write_registers(address, list(values), device_id=unit)
 
-        what = f"write of holding registers {address}..{address + len(values) - 1}"
-        _, timing = await self._transact(unit, what, request)
+        _, timing = await self._transact(
+            unit,
+            lambda: f"write of holding registers {address}..{address + len(values) - 1}",
+            request,
+        )
         return timing
 
     async def read_bits(
@@ -228,12 +233,13 @@ class ModbusLink(ABC):
                 return client.read_coils(address, count=count, device_id=unit)
             return client.read_discrete_inputs(address, count=count, device_id=unit)
 
-        what = f"{table} {address}..{address + count - 1}"
-        reply, timing = await self._transact(unit, what, request)
+        reply, timing = await self._transact(
+            unit, lambda: f"{table} {address}..{address + count - 1}", request
+        )
         bits = [bool(bit) for bit in reply.bits]
         if len(bits) < count:  # replies are padded to whole bytes; fewer is a short reply
             raise DeviceProtocolError(
-                f"reply to read of {what} has {len(bits)} bits",
+                f"reply to read of {table} {address}..{address + count - 1} has {len(bits)} bits",
                 address=self._where(unit),
                 expected=f"{count}",
             )
@@ -249,14 +255,24 @@ class ModbusLink(ABC):
                 return client.write_coil(address, bool(values[0]), device_id=unit)
             return client.write_coils(address, [bool(v) for v in values], device_id=unit)
 
-        what = f"write of coils {address}..{address + len(values) - 1}"
-        _, timing = await self._transact(unit, what, request)
+        _, timing = await self._transact(
+            unit, lambda: f"write of coils {address}..{address + len(values) - 1}", request
+        )
         return timing
 
     def _where(self, unit: int) -> str:
         return f"{self.address} unit {unit}"
 
-    async def _transact(self, unit: int, what: str, request: Any) -> tuple[Any, TransactionTiming]:
+    async def _transact(
+        self, unit: int, describe: Callable[[], str], request: Any
+    ) -> tuple[Any, TransactionTiming]:
+        """One request/reply under the link's lock.
+
+        ``describe`` names the request for error messages; it is only called on
+        failure, which keeps string formatting off the polling path. The reply
+        wait is bounded by the pymodbus client's own timeout (``timeout_s``,
+        no retries), so no second timer is armed here.
+        """
         await self.ensure_connected()
         async with self._lock:
             if not self.connected:
@@ -265,20 +281,19 @@ class ModbusLink(ABC):
             self.transactions += 1
             sent = time.monotonic()
             try:
-                async with asyncio.timeout(self.timeout_s + 0.5):
-                    reply = await request(self._client)
+                reply = await request(self._client)
             except (TimeoutError, ModbusIOException) as exc:
                 self.failures += 1
                 await self._after_timeout()
                 text = str(exc) or "no reply"
                 if "device id" in text:
                     raise DeviceProtocolError(
-                        f"reply from the wrong unit to {what}",
+                        f"reply from the wrong unit to {describe()}",
                         address=self._where(unit),
                         expected=f"unit id {unit}",
                     ) from exc
                 raise DeviceTimeoutError(
-                    f"no valid reply to {what} within {self.timeout_s:.3f} s "
+                    f"no valid reply to {describe()} within {self.timeout_s:.3f} s "
                     "(silent, late, bad CRC or another unit's reply)",
                     address=self._where(unit),
                 ) from exc
@@ -288,17 +303,17 @@ class ModbusLink(ABC):
                 self.last_connect_error = f"lost: {exc}"
                 self._schedule_reconnect()
                 raise DeviceConnectionError(
-                    f"link lost during {what}: {exc}", address=self.address
+                    f"link lost during {describe()}: {exc}", address=self.address
                 ) from exc
             finally:
                 self._frame_ended()
             received = time.monotonic()
         if reply.isError():
             code = int(getattr(reply, "exception_code", 0))
-            raise ModbusExceptionError(code, what, self._where(unit))
+            raise ModbusExceptionError(code, describe(), self._where(unit))
         if reply.dev_id != unit:
             raise DeviceProtocolError(
-                f"reply from unit {reply.dev_id} to {what}",
+                f"reply from unit {reply.dev_id} to {describe()}",
                 address=self._where(unit),
                 expected=f"unit id {unit}",
             )

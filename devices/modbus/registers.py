@@ -222,3 +222,67 @@ def locate(
 def block_bytes(values: Sequence[int]) -> bytes:
     """Registers of one answer as big-endian bytes (the wire order inside each register)."""
     return struct.pack(f">{len(values)}H", *values)
+
+
+class PlanDecoder:
+    """Decodes a fixed list of values from the answers to a read plan, worked out once.
+
+    Polling decodes the same values from the same places every time, so the
+    layout is compiled into one ``struct.Struct`` per block (pad bytes over the
+    registers in between) and a poll costs one ``unpack_from`` per block
+    instead of one per value. Values the struct cannot take in that pass (low
+    word first, or overlapping another value) fall back to their ``Locator``.
+    """
+
+    def __init__(
+        self,
+        blocks: Sequence[ReadBlock],
+        items: Sequence[tuple[RegisterSpan, DataType, WordOrder]],
+    ) -> None:
+        self._size = len(items)
+        locators = [locate(blocks, span, dtype, order) for span, dtype, order in items]
+        by_block: dict[int, list[int]] = {}
+        self._fallback: list[tuple[int, Locator]] = []
+        for position, loc in sorted(
+            enumerate(locators), key=lambda item: (item[1].block, item[1].byte_offset)
+        ):
+            if loc.swap_words:
+                self._fallback.append((position, loc))
+            else:
+                by_block.setdefault(loc.block, []).append(position)
+        self._passes: list[tuple[int, struct.Struct, tuple[int, ...]]] = []
+        for block, positions in by_block.items():
+            fmt, cursor, taken = ">", 0, []
+            for position in positions:
+                loc = locators[position]
+                if loc.byte_offset < cursor:  # overlaps the previous value: own pass
+                    self._fallback.append((position, loc))
+                    continue
+                gap = loc.byte_offset - cursor
+                fmt += (f"{gap}x" if gap else "") + loc.fmt[1:]
+                cursor = loc.byte_offset + struct.calcsize(loc.fmt)
+                taken.append(position)
+            self._passes.append((block, struct.Struct(fmt), tuple(taken)))
+        # The common case (one block, values in the order asked for): the unpacked
+        # tuple is the answer as it is.
+        self._direct = (
+            not self._fallback
+            and len(self._passes) == 1
+            and self._passes[0][2] == tuple(range(self._size))
+        )
+
+    def decode(self, buffers: Sequence[bytes]) -> tuple[float, ...]:
+        """The values, in the order given at construction."""
+        if self._direct:
+            block, unpacker, _ = self._passes[0]
+            direct: tuple[float, ...] = unpacker.unpack_from(buffers[block])
+            return direct
+        out = [0.0] * self._size
+        for block, unpacker, positions in self._passes:
+            for position, value in zip(
+                positions, unpacker.unpack_from(buffers[block]), strict=True
+            ):
+                out[position] = value
+        for position, loc in self._fallback:
+            out[position] = loc.value(buffers)
+        return tuple(out)

@@ -109,3 +109,37 @@ def test_locate_refuses_uncovered_span():
             DataType.FLOAT32,
             WordOrder.BIG,
         )
+
+
+def test_plan_decoder_direct_pass_matches_known_words():
+    from devices.modbus.registers import PlanDecoder, block_bytes
+
+    # Two float32 (ABCD) then a reserved register then a uint16 mask: IEEE-754 words by hand.
+    registers = [0x3F80, 0x0000, 0xC2F6, 0xE979, 0xDEAD, 0x0005]
+    blocks = [ReadBlock(Table.INPUT, 0, len(registers))]
+    items = [
+        (RegisterSpan(Table.INPUT, 0, 2), DataType.FLOAT32, WordOrder.BIG),
+        (RegisterSpan(Table.INPUT, 2, 2), DataType.FLOAT32, WordOrder.BIG),
+        (RegisterSpan(Table.INPUT, 5, 1), DataType.UINT16, WordOrder.BIG),
+    ]
+    values = PlanDecoder(blocks, items).decode([block_bytes(registers)])
+    assert values[0] == 1.0
+    assert values[1] == pytest.approx(-123.456, rel=1e-6)
+    assert values[2] == 5
+
+
+def test_plan_decoder_mixed_blocks_orders_and_overlaps():
+    from devices.modbus.registers import PlanDecoder, block_bytes
+
+    holding = [0xFFFE, 0xFFFF, 0x0001]  # int32 -2 low word first, then a uint16 1
+    inputs = [0x0000, 0x3F80, 0x0007]  # float32 1.0 low word first, then 7
+    blocks = [ReadBlock(Table.HOLDING, 10, 3), ReadBlock(Table.INPUT, 0, 3)]
+    items = [
+        (RegisterSpan(Table.INPUT, 2, 1), DataType.UINT16, WordOrder.BIG),  # asked out of order
+        (RegisterSpan(Table.HOLDING, 10, 2), DataType.INT32, WordOrder.LITTLE),
+        (RegisterSpan(Table.INPUT, 0, 2), DataType.FLOAT32, WordOrder.LITTLE),
+        (RegisterSpan(Table.HOLDING, 12, 1), DataType.UINT16, WordOrder.BIG),
+        (RegisterSpan(Table.HOLDING, 12, 1), DataType.INT16, WordOrder.BIG),  # same register again
+    ]
+    values = PlanDecoder(blocks, items).decode([block_bytes(holding), block_bytes(inputs)])
+    assert values == (7, -2, 1.0, 1, 1)
