@@ -1,0 +1,63 @@
+"""store.yaml: the one configuration file of a store, validated at the edge.
+
+Everything inside walkout works on the plain, validated data these models
+give. A bad file is refused with the path of every bad key and what was
+expected there, e.g. ``modbus.units[2] (id=sc-03).bus: no bus named 'rs485-x'``.
+
+One module per concern: ``modbus`` (buses, units), ``store`` (the root, shelves),
+``facility`` (UPS, cooling, GPUs), ``secrets`` (references to keys and
+passwords), ``calibration`` (the file ``walkout scale calibrate`` writes),
+``loading`` (parse and cross-check).
+"""
+
+from walkout.config.calibration import (
+    CalibrationEntry,
+    CalibrationFile,
+    load_calibration,
+    save_calibration,
+)
+from walkout.config.errors import ConfigError
+from walkout.config.facility import (
+    Crac,
+    FacilitySection,
+    Gpus,
+    GridBands,
+    NutUps,
+    SnmpAgent,
+    SnmpUps,
+    SnmpV3,
+    TrapListener,
+)
+from walkout.config.loading import load_config, parse_config
+from walkout.config.modbus import ModbusSection, ModbusUnit, RtuBus, TcpBus
+from walkout.config.secrets import SecretError, SecretRef
+from walkout.config.store import Location, Shelf, StoreConfig, StoreInfo
+
+__all__ = [
+    "CalibrationEntry",
+    "CalibrationFile",
+    "ConfigError",
+    "Crac",
+    "FacilitySection",
+    "Gpus",
+    "GridBands",
+    "Location",
+    "ModbusSection",
+    "ModbusUnit",
+    "NutUps",
+    "RtuBus",
+    "SecretError",
+    "SecretRef",
+    "Shelf",
+    "SnmpAgent",
+    "SnmpUps",
+    "SnmpV3",
+    "StoreConfig",
+    "StoreInfo",
+    "TcpBus",
+    "TrapListener",
+    "load_calibration",
+    "load_config",
+    "parse_config",
+    "save_calibration",
+]

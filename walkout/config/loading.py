@@ -1,0 +1,147 @@
+"""Reading store.yaml: YAML, then the schema, then the checks across sections."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+
+from devices.errors import ProfileError
+from devices.profiles import ScaleProfile, get_profile
+from walkout.config.errors import ConfigError, key_path
+from walkout.config.store import StoreConfig
+
+
+def _cross_check(cfg: StoreConfig) -> list[tuple[str, str]]:
+    problems: list[tuple[str, str]] = []
+
+    def unique(kind: str, ids: list[str]) -> None:
+        seen: set[str] = set()
+        for n, ident in enumerate(ids):
+            if ident in seen:
+                problems.append((f"{kind}[{n}] (id={ident}).id", "duplicate id"))
+            seen.add(ident)
+
+    unique("modbus.buses", [b.id for b in cfg.modbus.buses])
+    unique("modbus.units", [u.id for u in cfg.modbus.units])
+    unique("shelves", [s.id for s in cfg.shelves])
+    bus_ids = {b.id for b in cfg.modbus.buses}
+    profiles: dict[str, ScaleProfile] = {}
+    addresses: set[tuple[str, int]] = set()
+    for n, unit in enumerate(cfg.modbus.units):
+        where = f"modbus.units[{n}] (id={unit.id})"
+        if unit.bus not in bus_ids:
+            known = ", ".join(sorted(bus_ids)) or "none"
+            problems.append((f"{where}.bus", f"no bus named {unit.bus!r} (known: {known})"))
+        if (unit.bus, unit.unit_id) in addresses:
+            problems.append(
+                (f"{where}.unit_id", f"unit id {unit.unit_id} is used twice on {unit.bus}")
+            )
+        addresses.add((unit.bus, unit.unit_id))
+        try:
+            profiles[unit.id] = get_profile(unit.profile, tuple(cfg.profile_dirs))
+        except ProfileError as exc:
+            problems.append((f"{where}.profile", str(exc)))
+    used: dict[tuple[str, int], str] = {}
+    for n, shelf in enumerate(cfg.shelves):
+        where = f"shelves[{n}] (id={shelf.id})"
+        if shelf.unit not in {u.id for u in cfg.modbus.units}:
+            problems.append((f"{where}.unit", f"no unit named {shelf.unit!r}"))
+            continue
+        profile = profiles.get(shelf.unit)
+        for k, cell in enumerate(shelf.cells):
+            if profile is not None and not 0 <= cell < profile.max_cells:
+                problems.append(
+                    (
+                        f"{where}.cells[{k}]",
+                        f"cell {cell} outside 0..{profile.max_cells - 1} of profile {profile.name}",
+                    )
+                )
+            owner = used.get((shelf.unit, cell))
+            if owner is not None:
+                problems.append(
+                    (
+                        f"{where}.cells[{k}]",
+                        f"cell {cell} of {shelf.unit} already belongs to shelf {owner}",
+                    )
+                )
+            used[(shelf.unit, cell)] = shelf.id
+    problems += _cross_check_facility(cfg, addresses)
+    return problems
+
+
+def _cross_check_facility(
+    cfg: StoreConfig, modbus_addresses: set[tuple[str, int]]
+) -> list[tuple[str, str]]:
+    """Ids unique across the rack's devices; cooling units on known buses at free addresses."""
+    problems: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    for section, ids in (
+        ("facility.ups", [u.id for u in cfg.facility.ups]),
+        ("facility.crac", [c.id for c in cfg.facility.crac]),
+    ):
+        for n, ident in enumerate(ids):
+            if ident in seen:
+                problems.append((f"{section}[{n}] (id={ident}).id", "duplicate id"))
+            seen.add(ident)
+    bus_ids = {b.id for b in cfg.modbus.buses}
+    for n, crac in enumerate(cfg.facility.crac):
+        where = f"facility.crac[{n}] (id={crac.id})"
+        if crac.bus not in bus_ids:
+            known = ", ".join(sorted(bus_ids)) or "none"
+            problems.append((f"{where}.bus", f"no bus named {crac.bus!r} (known: {known})"))
+        if (crac.bus, crac.unit_id) in modbus_addresses:
+            problems.append(
+                (f"{where}.unit_id", f"unit id {crac.unit_id} is used twice on {crac.bus}")
+            )
+        modbus_addresses.add((crac.bus, crac.unit_id))
+    return problems
+
+
+def parse_config(
+    data: object, source: str = "store.yaml", base_dir: Path | None = None
+) -> StoreConfig:
+    """Validate already-loaded YAML data; relative paths resolve against ``base_dir``."""
+    if not isinstance(data, dict):
+        raise ConfigError(
+            source, [("(top level)", "expected a mapping of keys, got " + type(data).__name__)]
+        )
+    try:
+        cfg = StoreConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            expected = err["msg"]
+            if err["type"] not in ("missing", "extra_forbidden"):
+                expected += f" (got {err['input']!r})"
+            problems.append((key_path(err["loc"], data), expected))
+        raise ConfigError(source, problems) from None
+    problems = _cross_check(cfg)
+    if problems:
+        raise ConfigError(source, problems)
+    if base_dir is not None:
+        cfg = cfg.model_copy(
+            update={
+                "calibration_file": base_dir / cfg.calibration_file,
+                "profile_dirs": [base_dir / p for p in cfg.profile_dirs],
+            }
+        )
+    return cfg
+
+
+def load_config(path: Path) -> StoreConfig:
+    """Read and validate a store.yaml."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(str(path), [("(file)", f"cannot read: {exc.strerror}")]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"
+        raise ConfigError(
+            str(path), [(where, f"not valid YAML: {getattr(exc, 'problem', exc)}")]
+        ) from None
+    return parse_config(data, str(path), path.parent)

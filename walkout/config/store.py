@@ -1,0 +1,71 @@
+"""The store and its shelves: the root of store.yaml."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+
+from devices.profiles import ScaleProfile, get_profile
+from walkout.config.errors import Strict
+from walkout.config.facility import FacilitySection
+from walkout.config.modbus import Identifier, ModbusSection, ModbusUnit, RtuBus, TcpBus
+
+
+class StoreInfo(Strict):
+    """Who this store is."""
+
+    id: Identifier
+    name: str = ""
+    timezone: str = "UTC"
+
+
+class Location(Strict):
+    """Where a shelf is on the floor plan (metres from the plan's origin)."""
+
+    x_m: float
+    y_m: float
+    level: int = Field(default=1, ge=0, le=20, description="shelf level, 1 = lowest")
+    aisle: str = ""
+
+
+class Shelf(Strict):
+    """A shelf board and the load cells under it."""
+
+    id: Identifier
+    unit: str
+    cells: list[int] = Field(min_length=1)
+    length_m: float = Field(default=1.0, gt=0, le=10)
+    rate_hz: float = Field(default=10.0, gt=0, le=100)
+    location: Location | None = None
+
+
+class StoreConfig(Strict):
+    """The whole store.yaml."""
+
+    store: StoreInfo
+    profile_dirs: list[Path] = Field(default_factory=list)
+    calibration_file: Path = Path("calibration.yaml")
+    modbus: ModbusSection = ModbusSection()
+    shelves: list[Shelf] = Field(default_factory=list)
+    facility: FacilitySection = FacilitySection()
+
+    def bus(self, bus_id: str) -> TcpBus | RtuBus:
+        """The bus with this id."""
+        return next(b for b in self.modbus.buses if b.id == bus_id)
+
+    def unit(self, unit_id: str) -> ModbusUnit:
+        """The unit with this id."""
+        return next(u for u in self.modbus.units if u.id == unit_id)
+
+    def shelf(self, shelf_id: str) -> Shelf:
+        """The shelf with this id; KeyError naming the known ones."""
+        for shelf in self.shelves:
+            if shelf.id == shelf_id:
+                return shelf
+        known = ", ".join(s.id for s in self.shelves) or "none"
+        raise KeyError(f"no shelf {shelf_id!r} (known: {known})")
+
+    def profile(self, unit_id: str) -> ScaleProfile:
+        """The profile of a unit (already checked to exist at load)."""
+        return get_profile(self.unit(unit_id).profile, tuple(self.profile_dirs))
