@@ -6,7 +6,15 @@ import logging
 
 import typer
 
-from walkout.cli import bench_cmd, devices_cmd, run_cmd, scale_cmd, scan_cmd, validate_cmd
+from walkout.cli import (
+    bench_cmd,
+    devices_cmd,
+    gpu_cmd,
+    run_cmd,
+    scale_cmd,
+    scan_cmd,
+    validate_cmd,
+)
 
 app = typer.Typer(
     name="walkout",
@@ -19,6 +27,7 @@ app.add_typer(scan_cmd.app, name="scan")
 app.command("probe")(devices_cmd.probe)
 app.command("dump")(devices_cmd.dump)
 app.add_typer(scale_cmd.app, name="scale")
+app.add_typer(gpu_cmd.app, name="gpu")
 app.command("bench")(bench_cmd.bench)
 app.command("run")(run_cmd.run)
 
