@@ -172,10 +172,22 @@ def builtin_profiles() -> dict[str, ScaleProfile]:
     return found
 
 
+def _kind_of(path: Path) -> str | None:
+    """The ``kind`` a profile file declares, without validating it (None if unreadable)."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return None  # load_profile_file reports it properly
+    kind = data.get("kind") if isinstance(data, dict) else None
+    return kind if isinstance(kind, str) else None
+
+
 def get_profile(name: str, extra_dirs: tuple[Path, ...] = ()) -> ScaleProfile:
     """A profile by name, from the site's own folders first, then the built-ins."""
     for folder in extra_dirs:
         for path in sorted(folder.glob("*.yaml")):
+            if _kind_of(path) not in (None, "scale"):
+                continue  # a cooling unit's or I/O module's profile in the same site folder
             profile = load_profile_file(path)
             if profile.name == name:
                 return profile

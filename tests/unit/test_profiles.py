@@ -70,3 +70,14 @@ def test_unit_range():
     from devices.modbus.scan import parse_unit_range
 
     assert parse_unit_range("1-3, 10") == [1, 2, 3, 10]
+
+
+def test_site_folder_may_hold_other_kinds_of_profile(tmp_path):
+    data = builtin_profiles()["tx1"].model_dump(mode="json")
+    data["name"] = "tx1-site"
+    (tmp_path / "a-scale.yaml").write_text(yaml.safe_dump(data))
+    # A cooling unit's profile in the same folder is not a broken scale profile.
+    (tmp_path / "b-crac.yaml").write_text("kind: crac\nname: site-crac\nregisters: {}\n")
+    assert get_profile("tx1-site", (tmp_path,)).name == "tx1-site"
+    with pytest.raises(ProfileError, match="unknown device profile 'site-crac'"):
+        get_profile("site-crac", (tmp_path,))
