@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from devices.bus import Bus, Message
 from devices.coordinator import PollingCoordinator
+from devices.crac import CracAlarmWatch, ModbusCrac, get_crac_profile
 from devices.modbus.link import ModbusLink, RtuLink, TcpLink
 from devices.scale import CellCalibration, ModbusScale, ScaleReading, ShelfView
 from walkout.config import RtuBus, Shelf, StoreConfig, TcpBus, load_calibration
@@ -42,17 +43,34 @@ class Runtime:
     bus: Bus = field(default_factory=Bus)
     links: dict[str, ModbusLink] = field(default_factory=dict)
     scales: dict[str, ModbusScale] = field(default_factory=dict)
+    cracs: dict[str, ModbusCrac] = field(default_factory=dict)
     coordinator: PollingCoordinator | None = None
+
+    def link_for_bus(self, bus_id: str) -> ModbusLink:
+        """The one link of a bus, made on first use and shared by every unit on it."""
+        if bus_id not in self.links:
+            self.links[bus_id] = make_link(self.config.bus(bus_id))
+        return self.links[bus_id]
+
+    def crac(self, crac_id: str) -> ModbusCrac:
+        """The driver of a configured cooling unit (made on first use)."""
+        if crac_id not in self.cracs:
+            unit = self.config.crac(crac_id)
+            profile = get_crac_profile(unit.profile, tuple(self.config.profile_dirs))
+            self.cracs[crac_id] = ModbusCrac(
+                unit.id, self.link_for_bus(unit.bus), unit.unit_id, profile
+            )
+        return self.cracs[crac_id]
 
     def scale_for_unit(self, unit_id: str, cells: Sequence[int] | None = None) -> ModbusScale:
         """A scale driver for a configured unit, reading ``cells`` (default: its shelves')."""
         unit = self.config.unit(unit_id)
         if cells is None:
             cells = sorted({c for s in self.config.shelves if s.unit == unit_id for c in s.cells})
-        if unit.bus not in self.links:
-            self.links[unit.bus] = make_link(self.config.bus(unit.bus))
         profile = self.config.profile(unit_id)
-        return ModbusScale(unit_id, self.links[unit.bus], unit.unit_id, profile, cells or [0])
+        return ModbusScale(
+            unit_id, self.link_for_bus(unit.bus), unit.unit_id, profile, cells or [0]
+        )
 
     def build(self) -> PollingCoordinator:
         """Create drivers and the coordinator for every unit that carries a shelf."""
@@ -69,6 +87,8 @@ class Runtime:
                 max(s.rate_hz for s in shelves),
                 _shelf_emitter(scale.cells, shelves, calibration.for_unit(unit.id)),
             )
+        for crac in self.config.facility.crac:
+            coordinator.add(self.crac(crac.id), crac.rate_hz, CracAlarmWatch())
         self.coordinator = coordinator
         return coordinator
 

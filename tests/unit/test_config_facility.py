@@ -114,3 +114,13 @@ def test_secret_ref_needs_exactly_one_source():
         SecretRef()
     with pytest.raises(ValueError, match="exactly one"):
         SecretRef(env="A", file=Path("/x"))
+
+
+def test_crac_profile_must_exist():
+    data = with_facility(
+        {"crac": [{"id": "c1", "bus": "shelf-gw-1", "unit_id": 9, "profile": "nosuch"}]}
+    )
+    [(path, message)] = problems(data)
+    assert path == "facility.crac[0] (id=c1).profile"
+    assert "nosuch" in message
+    assert "pcw1" in message  # the known profiles are listed

@@ -8,6 +8,7 @@ import typer
 
 from walkout.cli import (
     bench_cmd,
+    crac_cmd,
     devices_cmd,
     gpu_cmd,
     run_cmd,
@@ -28,6 +29,7 @@ app.command("probe")(devices_cmd.probe)
 app.command("dump")(devices_cmd.dump)
 app.add_typer(scale_cmd.app, name="scale")
 app.add_typer(gpu_cmd.app, name="gpu")
+app.add_typer(crac_cmd.app, name="crac")
 app.command("bench")(bench_cmd.bench)
 app.command("run")(run_cmd.run)
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
+from devices.crac import get_crac_profile
 from devices.errors import ProfileError
 from devices.profiles import ScaleProfile, get_profile
 from walkout.config.errors import ConfigError, key_path
@@ -96,6 +97,10 @@ def _cross_check_facility(
                 (f"{where}.unit_id", f"unit id {crac.unit_id} is used twice on {crac.bus}")
             )
         modbus_addresses.add((crac.bus, crac.unit_id))
+        try:
+            get_crac_profile(crac.profile, tuple(cfg.profile_dirs))
+        except ProfileError as exc:
+            problems.append((f"{where}.profile", str(exc)))
     return problems
 
 

@@ -8,7 +8,7 @@ from pydantic import Field
 
 from devices.profiles import ScaleProfile, get_profile
 from walkout.config.errors import Strict
-from walkout.config.facility import FacilitySection
+from walkout.config.facility import Crac, FacilitySection
 from walkout.config.modbus import Identifier, ModbusSection, ModbusUnit, RtuBus, TcpBus
 
 
@@ -57,6 +57,14 @@ class StoreConfig(Strict):
     def unit(self, unit_id: str) -> ModbusUnit:
         """The unit with this id."""
         return next(u for u in self.modbus.units if u.id == unit_id)
+
+    def crac(self, crac_id: str) -> Crac:
+        """The cooling unit with this id; KeyError naming the known ones."""
+        for crac in self.facility.crac:
+            if crac.id == crac_id:
+                return crac
+        known = ", ".join(c.id for c in self.facility.crac) or "none"
+        raise KeyError(f"no cooling unit {crac_id!r} (known: {known})")
 
     def shelf(self, shelf_id: str) -> Shelf:
         """The shelf with this id; KeyError naming the known ones."""
