@@ -1,11 +1,14 @@
 """Server side of the Modbus application layer (PDU), shared by TCP and RTU.
 
-Only what a shelf scale needs is implemented: FC3 read holding, FC4 read
-input, FC6 write single, FC16 write multiple. The checks follow the order of
-the Modbus Application Protocol v1.1b3 state diagrams: function code
-(exception 1), then quantity and PDU length (exception 3), then address range
-(exception 2), then the device's own processing (exception 4 for anything it
-did not expect).
+Registers for every unit: FC3 read holding, FC4 read input, FC6 write
+single, FC16 write multiple. Bits for units that have them (digital-I/O
+modules, see :class:`BitUnit`): FC1 read coils, FC2 read discrete inputs,
+FC5 write single coil, FC15 write multiple coils; a register-only unit
+answers those with exception 1, as a real shelf controller would. The checks
+follow the order of the Modbus Application Protocol v1.1b3 state diagrams:
+function code (exception 1), then quantity and PDU length (exception 3), then
+address range (exception 2), then the device's own processing (exception 4
+for anything it did not expect).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import logging
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from sim_devices.faults import Fault
 
@@ -27,11 +30,26 @@ MAX_READ_COUNT = 125
 MAX_WRITE_COUNT = 123
 """FC16 limit: 123 registers plus the 6-byte header fill the 253-byte PDU."""
 
+MAX_READ_BITS = 2000
+"""FC1/FC2 limit: 2000 bits (250 bytes) fill the 253-byte PDU."""
+
+MAX_WRITE_BITS = 1968
+"""FC15 limit (0x7B0): 1968 bits (246 bytes) plus the 6-byte header fill the PDU."""
+
+READ_COILS = 1
+READ_DISCRETE = 2
 READ_HOLDING = 3
 READ_INPUT = 4
+WRITE_COIL = 5
 WRITE_SINGLE = 6
+WRITE_COILS = 15
 WRITE_MULTIPLE = 16
-WRITE_FUNCTIONS = frozenset({WRITE_SINGLE, WRITE_MULTIPLE})
+WRITE_FUNCTIONS = frozenset({WRITE_COIL, WRITE_SINGLE, WRITE_COILS, WRITE_MULTIPLE})
+BIT_FUNCTIONS = frozenset({READ_COILS, READ_DISCRETE, WRITE_COIL, WRITE_COILS})
+
+COIL_ON = 0xFF00
+COIL_OFF = 0x0000
+"""The only two values FC5 accepts; anything else is exception 3."""
 
 
 class ExceptionCode(enum.IntEnum):
@@ -49,6 +67,13 @@ class Table(enum.StrEnum):
 
     HOLDING = "holding"
     INPUT = "input"
+
+
+class BitTable(enum.StrEnum):
+    """The two bit tables a digital-I/O unit has."""
+
+    COILS = "coils"
+    DISCRETE = "discrete_inputs"
 
 
 class ModbusError(Exception):
@@ -72,6 +97,24 @@ class ModbusUnit(Protocol):
 
     def write_registers(self, address: int, values: Sequence[int]) -> None:
         """Write holding registers; the unit decides what a write triggers."""
+        ...
+
+
+@runtime_checkable
+class BitUnit(ModbusUnit, Protocol):
+    """A unit that also has coils and discrete inputs (a digital-I/O module).
+
+    Optional on top of :class:`ModbusUnit`: ``handle_pdu`` checks for it per
+    request, so register-only models need no change and keep answering bit
+    requests with exception 1.
+    """
+
+    def read_bits(self, table: BitTable, address: int, count: int) -> list[bool]:
+        """Read ``count`` coils or discrete inputs starting at ``address``."""
+        ...
+
+    def write_bits(self, address: int, values: Sequence[bool]) -> None:
+        """Write coils; the unit decides what a write triggers."""
         ...
 
 
@@ -100,6 +143,8 @@ def handle_pdu(device: ModbusUnit, pdu: bytes) -> bytes:
         raise ValueError("empty PDU")
     function_code = pdu[0]
     try:
+        if function_code in BIT_FUNCTIONS:
+            return _bits(device, pdu)
         if function_code in (READ_HOLDING, READ_INPUT):
             return _read(device, pdu)
         if function_code == WRITE_SINGLE:
@@ -155,3 +200,73 @@ def _write_multiple(device: ModbusUnit, pdu: bytes) -> bytes:
     values = list(struct.unpack(f">{count}H", pdu[6:]))
     device.write_registers(address, values)
     return struct.pack(">BHH", WRITE_MULTIPLE, address, count)
+
+
+def _bits(device: ModbusUnit, pdu: bytes) -> bytes:
+    if not isinstance(device, BitUnit):
+        raise ModbusError(ExceptionCode.ILLEGAL_FUNCTION, f"function code {pdu[0]} (no bits)")
+    if pdu[0] in (READ_COILS, READ_DISCRETE):
+        return _read_bits(device, pdu)
+    if pdu[0] == WRITE_COIL:
+        return _write_coil(device, pdu)
+    return _write_coils(device, pdu)
+
+
+def pack_bits(bits: Sequence[bool]) -> bytes:
+    """Bits as the wire carries them: first bit in the low bit of the first byte.
+
+    The unused high bits of the last byte are zero (Modbus spec 6.1).
+    """
+    out = bytearray((len(bits) + 7) // 8)
+    for index, bit in enumerate(bits):
+        if bit:
+            out[index // 8] |= 1 << (index % 8)
+    return bytes(out)
+
+
+def unpack_bits(data: bytes, count: int) -> list[bool]:
+    """The first ``count`` bits of ``data``, low bit of each byte first."""
+    return [bool(data[index // 8] >> (index % 8) & 1) for index in range(count)]
+
+
+def _read_bits(device: BitUnit, pdu: bytes) -> bytes:
+    if len(pdu) != 5:
+        raise ModbusError(ExceptionCode.ILLEGAL_DATA_VALUE, f"read PDU of {len(pdu)} bytes")
+    address, count = struct.unpack(">HH", pdu[1:5])
+    if not 1 <= count <= MAX_READ_BITS:
+        raise ModbusError(ExceptionCode.ILLEGAL_DATA_VALUE, f"bit count {count}")
+    _check_range(address, count)
+    table = BitTable.COILS if pdu[0] == READ_COILS else BitTable.DISCRETE
+    bits = device.read_bits(table, address, count)
+    if len(bits) != count:
+        raise RuntimeError(f"device returned {len(bits)} bits for {count}")
+    data = pack_bits(bits)
+    return bytes([pdu[0], len(data)]) + data
+
+
+def _write_coil(device: BitUnit, pdu: bytes) -> bytes:
+    if len(pdu) != 5:
+        raise ModbusError(ExceptionCode.ILLEGAL_DATA_VALUE, f"FC5 PDU of {len(pdu)} bytes")
+    address, value = struct.unpack(">HH", pdu[1:5])
+    if value not in (COIL_ON, COIL_OFF):
+        raise ModbusError(ExceptionCode.ILLEGAL_DATA_VALUE, f"FC5 value {value:#06x}")
+    device.write_bits(address, [value == COIL_ON])
+    return pdu
+
+
+def _write_coils(device: BitUnit, pdu: bytes) -> bytes:
+    if len(pdu) < 6:
+        raise ModbusError(ExceptionCode.ILLEGAL_DATA_VALUE, f"FC15 PDU of {len(pdu)} bytes")
+    address, count, byte_count = struct.unpack(">HHB", pdu[1:6])
+    if (
+        not 1 <= count <= MAX_WRITE_BITS
+        or byte_count != (count + 7) // 8
+        or len(pdu) != 6 + byte_count
+    ):
+        raise ModbusError(
+            ExceptionCode.ILLEGAL_DATA_VALUE,
+            f"FC15 count {count}, byte count {byte_count}, PDU {len(pdu)} bytes",
+        )
+    _check_range(address, count)
+    device.write_bits(address, unpack_bits(pdu[6:], count))
+    return struct.pack(">BHH", WRITE_COILS, address, count)

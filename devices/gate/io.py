@@ -67,6 +67,13 @@ class PassageSensed(Message):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ExitRequested(Message):
+    """Someone asks to leave: exit button or presence sensor on the inside of a gate."""
+
+    durable: ClassVar[bool] = True
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TamperChanged(Message):
     """The controller's tamper input changed."""
 
