@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import json
 import logging
 import os
@@ -31,12 +32,23 @@ from sim_devices.simulator import ShelfSimulator
 
 DEMO_SCENARIO = Path(__file__).with_name("scenarios") / "demo.yaml"
 
+OTHER_DEVICES = {
+    "ups": ("sim_devices.ups.cli", "a UPS SNMP agent with a battery and grid model"),
+    "crac": ("sim_devices.crac.cli", "a precision air-conditioning unit over Modbus"),
+    "dio": ("sim_devices.dio.cli", "a digital-I/O module driving a gate over Modbus TCP"),
+    "osdp": ("sim_devices.osdp_pd.cli", "an OSDP reader/controller (PD) on a pty"),
+    "esl": ("sim_devices.esl.cli", "price-tag screens: an OpenEPaperLink AP and MQTT tags"),
+}
+"""Simulators with a command line of their own: ``python -m sim_devices KIND ...`` hands over."""
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m sim_devices", description=__doc__.split("\n")[0]
     )
     devices = parser.add_subparsers(dest="device", required=True)
+    for name, (_, text) in OTHER_DEVICES.items():
+        devices.add_parser(name, help=f"{text} (python -m sim_devices {name} --help)")
     shelf = devices.add_parser("shelf", help="shelf-scale controllers over Modbus TCP/RTU")
     actions = shelf.add_subparsers(dest="action", required=True)
 
@@ -170,6 +182,11 @@ async def _control(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in OTHER_DEVICES:
+        module = importlib.import_module(OTHER_DEVICES[argv[0]][0])
+        status: int = module.main(argv[1:])
+        return status
     args = _parser().parse_args(argv)
     if args.action == "serve":
         logging.basicConfig(

@@ -111,3 +111,29 @@ async def test_bad_scenario_exit_status(tmp_path: Any) -> None:
     assert code == 2
     assert out == ""
     assert "servers[0].units[0].cells" in err
+
+
+async def test_other_simulators_are_reached_through_the_package_entry() -> None:
+    """``python -m sim_devices dio serve`` hands over to the digital-I/O simulator's own CLI."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "sim_devices", "dio", "serve", "--port", "0", "--control-port", "0",
+        cwd=REPO_ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        async with asyncio.timeout(15):
+            ready = json.loads(await proc.stdout.readline())
+        assert ready["ready"] is True
+        assert ready["kind"] == "dio"
+        client = AsyncModbusTcpClient("127.0.0.1", port=ready["port"], timeout=2, retries=0)
+        assert await client.connect()
+        try:
+            reply = await client.read_coils(0, count=2, device_id=ready["unit"])
+            assert not reply.isError()
+        finally:
+            client.close()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(15):
+            await proc.wait()
+    assert proc.returncode == 0
