@@ -85,6 +85,18 @@ class UpsSimulatorProcess:
         self.ready = ready
         return ready
 
+    async def wait(self, timeout_s: float = 10.0) -> int | None:
+        """Wait for it to exit by itself (after ``quit``); None if still running then."""
+        proc = self._proc
+        if proc is None:
+            return None
+        try:
+            async with asyncio.timeout(timeout_s):
+                await proc.wait()
+        except TimeoutError:
+            return None
+        return await self.kill()
+
     async def stop(self, grace_s: float = 10.0) -> int | None:
         """SIGTERM, then SIGKILL after ``grace_s``; reaps it and returns its exit status."""
         proc = self._proc

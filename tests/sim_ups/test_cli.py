@@ -63,7 +63,7 @@ async def test_ready_line_and_control_commands(ups: UpsSimulatorProcess) -> None
     assert stats["requests"]["get"] == 3
 
     assert (await control(ups.control_port, "quit")).code == 0
-    assert await ups.stop() == 0
+    assert await ups.wait() == 0
 
 
 async def test_control_api_errors_keep_the_connection(ups: UpsSimulatorProcess) -> None:
