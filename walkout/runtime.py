@@ -14,9 +14,21 @@ from dataclasses import dataclass, field
 from devices.bus import Bus, Message
 from devices.coordinator import PollingCoordinator
 from devices.crac import CracAlarmWatch, ModbusCrac, get_crac_profile
+from devices.esl.backend import TagBackend
+from devices.esl.fleet import EslFleet
+from devices.esl.mqtt import MqttEsl
+from devices.esl.oepl import OeplAccessPoint
 from devices.modbus.link import ModbusLink, RtuLink, TcpLink
 from devices.scale import CellCalibration, ModbusScale, ScaleReading, ShelfView
-from walkout.config import RtuBus, Shelf, StoreConfig, TcpBus, load_calibration
+from walkout.config import (
+    EslSection,
+    MqttBackend,
+    RtuBus,
+    Shelf,
+    StoreConfig,
+    TcpBus,
+    load_calibration,
+)
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -32,6 +44,41 @@ def make_link(bus: TcpBus | RtuBus) -> ModbusLink:
         parity=bus.parity,
         stopbits=bus.stopbits,
         timeout_s=bus.timeout_s,
+    )
+
+
+def make_tag_backend(
+    esl: EslSection, store_id: str, bus: Bus | None = None
+) -> MqttEsl | OeplAccessPoint:
+    """The price-tag transport the config names (not connected yet)."""
+    backend = esl.backend
+    if isinstance(backend, MqttBackend):
+        return MqttEsl(
+            "esl",
+            backend.host,
+            backend.port,
+            store_id,
+            topic_root=backend.topic_root,
+            ack_timeout_s=backend.ack_timeout_s,
+            retries=esl.retries,
+            bus=bus,
+        )
+    return OeplAccessPoint(
+        "esl", backend.url, ack_timeout_s=backend.ack_timeout_s, retries=esl.retries, bus=bus
+    )
+
+
+def make_tag_fleet(esl: EslSection, backend: TagBackend, bus: Bus | None = None) -> EslFleet:
+    """Bulk changes, modes and shelf messages over ``backend``, with the config's limits."""
+    return EslFleet(
+        backend,
+        shelves=esl.shelves,
+        concurrency=esl.concurrency,
+        shelf_cooldown_s=esl.messages.shelf_cooldown_s,
+        messages_per_minute=esl.messages.per_minute,
+        message_burst=esl.messages.burst,
+        max_message_s=esl.messages.max_duration_s,
+        bus=bus,
     )
 
 

@@ -14,6 +14,7 @@ from walkout.cli import (
     run_cmd,
     scale_cmd,
     scan_cmd,
+    tags_cmd,
     validate_cmd,
 )
 
@@ -30,6 +31,7 @@ app.command("dump")(devices_cmd.dump)
 app.add_typer(scale_cmd.app, name="scale")
 app.add_typer(gpu_cmd.app, name="gpu")
 app.add_typer(crac_cmd.app, name="crac")
+app.add_typer(tags_cmd.app, name="tags")
 app.command("bench")(bench_cmd.bench)
 app.command("run")(run_cmd.run)
 

@@ -17,6 +17,7 @@ from walkout.config.calibration import (
     save_calibration,
 )
 from walkout.config.errors import ConfigError
+from walkout.config.esl import EslSection, MqttBackend, OeplBackend
 from walkout.config.facility import (
     Crac,
     FacilitySection,
@@ -38,13 +39,16 @@ __all__ = [
     "CalibrationFile",
     "ConfigError",
     "Crac",
+    "EslSection",
     "FacilitySection",
     "Gpus",
     "GridBands",
     "Location",
     "ModbusSection",
     "ModbusUnit",
+    "MqttBackend",
     "NutUps",
+    "OeplBackend",
     "RtuBus",
     "SecretError",
     "SecretRef",

@@ -69,6 +69,18 @@ def _cross_check(cfg: StoreConfig) -> list[tuple[str, str]]:
                 )
             used[(shelf.unit, cell)] = shelf.id
     problems += _cross_check_facility(cfg, addresses)
+    if cfg.esl is not None:
+        shelf_ids = {s.id for s in cfg.shelves}
+        tag_shelf: dict[str, str] = {}
+        for shelf_id, tags in cfg.esl.shelves.items():
+            if shelf_id not in shelf_ids:
+                problems.append((f"esl.shelves.{shelf_id}", f"no shelf named {shelf_id!r}"))
+            for k, tag in enumerate(tags):
+                if tag in tag_shelf:
+                    problems.append(
+                        (f"esl.shelves.{shelf_id}[{k}]", f"tag {tag} is also on {tag_shelf[tag]}")
+                    )
+                tag_shelf[tag] = shelf_id
     return problems
 
 

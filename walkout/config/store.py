@@ -8,6 +8,7 @@ from pydantic import Field
 
 from devices.profiles import ScaleProfile, get_profile
 from walkout.config.errors import Strict
+from walkout.config.esl import EslSection
 from walkout.config.facility import Crac, FacilitySection
 from walkout.config.modbus import Identifier, ModbusSection, ModbusUnit, RtuBus, TcpBus
 
@@ -49,6 +50,7 @@ class StoreConfig(Strict):
     modbus: ModbusSection = ModbusSection()
     shelves: list[Shelf] = Field(default_factory=list)
     facility: FacilitySection = FacilitySection()
+    esl: EslSection | None = None
 
     def bus(self, bus_id: str) -> TcpBus | RtuBus:
         """The bus with this id."""
