@@ -6,7 +6,7 @@ pynvml's own exception classes. See ``fake.py`` for the faults it can show
 and ``physics.py`` for the model.
 """
 
-from sim_devices.fake_nvml.clock import AcceleratedClock
+from sim_devices.clock import AcceleratedClock
 from sim_devices.fake_nvml.fake import BoardState, FakeHandle, FakeNvml, nvml_error
 from sim_devices.fake_nvml.models import A100_PCIE_40GB, L4, MODELS, T4, GpuModel, get_model
 from sim_devices.fake_nvml.physics import GpuPhysics

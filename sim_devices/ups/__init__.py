@@ -12,6 +12,7 @@ In process::
 As a process: ``python -m sim_devices.ups serve --port 0 --control-port 0``.
 """
 
+from sim_devices.clock import AcceleratedClock
 from sim_devices.ups.agent import SnmpAgent
 from sim_devices.ups.config import (
     DEFAULT_SCENARIO,
@@ -35,7 +36,7 @@ from sim_devices.ups.model import (
     UpsEvent,
     UpsModel,
 )
-from sim_devices.ups.simulator import AcceleratedClock, UpsSimulator, UpsSimulatorError
+from sim_devices.ups.simulator import UpsSimulator, UpsSimulatorError
 
 __all__ = [
     "DEFAULT_SCENARIO",

@@ -22,10 +22,10 @@ import asyncio
 import collections
 import contextlib
 import logging
-import time
 from types import TracebackType
 from typing import Any
 
+from sim_devices.clock import AcceleratedClock
 from sim_devices.ups.agent import SnmpAgent
 from sim_devices.ups.config import TrapTarget, UpsConfig, UpsConfigError
 from sim_devices.ups.faults import DeviceFault, WireFault
@@ -40,20 +40,6 @@ battery running low on its own. Cheap (one model update when nothing happens).""
 
 class UpsSimulatorError(Exception):
     """A control request the simulator refuses; the message says why."""
-
-
-class AcceleratedClock:
-    """Monotonic seconds running ``factor`` times faster than real time."""
-
-    def __init__(self, factor: float, base: Clock = time.monotonic) -> None:
-        if factor <= 0:
-            raise ValueError(f"acceleration must be positive, got {factor}")
-        self.factor = factor
-        self._base = base
-        self._start = base()
-
-    def __call__(self) -> float:
-        return self._start + (self._base() - self._start) * self.factor
 
 
 class UpsSimulator:

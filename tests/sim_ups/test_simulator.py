@@ -71,12 +71,12 @@ async def test_pump_timer_sends_notifications_without_being_asked(clock: ManualC
 
 def test_accelerated_clock() -> None:
     base = ManualClock(500.0)
-    clock = AcceleratedClock(60, base)
+    clock = AcceleratedClock(60, base=base)
     assert clock() == 500.0
     base.advance(2)
     assert clock() == 620.0
-    with pytest.raises(ValueError, match="positive"):
-        AcceleratedClock(0, base)
+    with pytest.raises(ValueError, match="> 0"):
+        AcceleratedClock(0, base=base)
 
 
 async def test_accel_runs_model_time_faster() -> None:
