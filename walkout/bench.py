@@ -202,7 +202,6 @@ async def run_store(duration_s: float) -> tuple[BenchResult, StoreConfig]:
                 open_runtime(config) as runtime,
                 ControlClient(ready["control_port"]) as control,
             ):
-                assert runtime.coordinator is not None
                 messages = runtime.bus.subscribe(
                     ShelfWeights, HealthChanged, maxsize=10_000, name="bench"
                 )
@@ -223,7 +222,7 @@ async def run_store(duration_s: float) -> tuple[BenchResult, StoreConfig]:
                                 result.changes.setdefault(change.shelf_id, []).append(change)
 
                 async with asyncio.TaskGroup() as group:
-                    poller = group.create_task(runtime.coordinator.run(), name="coordinator")
+                    poller = group.create_task(runtime.run(), name="runtime")
                     consumer = group.create_task(consume(), name="bench-consumer")
                     await play(control, SCRIPT, result.started_s)
                     await asyncio.sleep(max(0.0, result.started_s + duration_s - time.monotonic()))

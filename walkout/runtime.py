@@ -6,6 +6,7 @@ drivers borrow links (several units share one RS-485 line).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -18,6 +19,7 @@ from devices.esl.backend import TagBackend
 from devices.esl.fleet import EslFleet
 from devices.esl.mqtt import MqttEsl
 from devices.esl.oepl import OeplAccessPoint
+from devices.gpu import NvmlApi, NvmlGpus
 from devices.modbus.link import ModbusLink, RtuLink, TcpLink
 from devices.scale import CellCalibration, ModbusScale, ScaleReading, ShelfView
 from walkout.config import (
@@ -29,6 +31,7 @@ from walkout.config import (
     TcpBus,
     load_calibration,
 )
+from walkout.ups_wiring import UpsWiring
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -91,6 +94,10 @@ class Runtime:
     links: dict[str, ModbusLink] = field(default_factory=dict)
     scales: dict[str, ModbusScale] = field(default_factory=dict)
     cracs: dict[str, ModbusCrac] = field(default_factory=dict)
+    upses: UpsWiring | None = None
+    gpus: NvmlGpus | None = None
+    nvml: NvmlApi | None = None
+    """The NVML to read GPUs through: None for the real library (the bench passes a fake)."""
     coordinator: PollingCoordinator | None = None
 
     def link_for_bus(self, bus_id: str) -> ModbusLink:
@@ -136,13 +143,49 @@ class Runtime:
             )
         for crac in self.config.facility.crac:
             coordinator.add(self.crac(crac.id), crac.rate_hz, CracAlarmWatch())
+        self.upses = UpsWiring.build(self.config, self.bus, coordinator)
         self.coordinator = coordinator
         return coordinator
 
+    async def start(self) -> None:
+        """What must be opened before polling: the trap port, NVML and its GPUs."""
+        if self.upses is not None:
+            await self.upses.start()
+        await self.open_gpus()
+
+    async def run(self) -> None:
+        """Poll every device and route UPS traps until cancelled."""
+        if self.coordinator is None:
+            raise RuntimeError("build() the runtime before running it")
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self.coordinator.run(), name="coordinator")
+            if self.upses is not None:
+                group.create_task(self.upses.run(), name="upses")
+
+    async def open_gpus(self) -> None:
+        """Open NVML and poll every GPU found; a host without GPUs logs why and goes on."""
+        if not self.config.facility.gpus.enabled or self.coordinator is None:
+            return
+        self.gpus = NvmlGpus(self.nvml)
+        inventory = await self.gpus.open()
+        if not inventory.available:
+            _LOGGER.warning("GPUs not monitored: %s", inventory.reason)
+            return
+        for gpu in self.gpus.devices():
+            self.coordinator.add(gpu, self.config.facility.gpus.rate_hz, lambda r: [r])
+
     async def close(self) -> None:
-        """Close every link this runtime opened."""
-        for link in self.links.values():
-            await link.close()
+        """Close the UPS sessions, NVML and every link this runtime opened, on every path."""
+        try:
+            if self.upses is not None:
+                await self.upses.close()
+        finally:
+            try:
+                if self.gpus is not None:
+                    await self.gpus.close()
+            finally:
+                for link in self.links.values():
+                    await link.close()
 
 
 def _shelf_emitter(
@@ -157,11 +200,14 @@ def _shelf_emitter(
 
 
 @contextlib.asynccontextmanager
-async def open_runtime(config: StoreConfig) -> AsyncIterator[Runtime]:
+async def open_runtime(
+    config: StoreConfig, *, nvml: NvmlApi | None = None
+) -> AsyncIterator[Runtime]:
     """A built runtime whose links are closed when the block exits, however it exits."""
-    runtime = Runtime(config)
+    runtime = Runtime(config, nvml=nvml)
     try:
         runtime.build()
+        await runtime.start()
         yield runtime
     finally:
         await runtime.close()

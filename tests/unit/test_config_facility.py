@@ -124,3 +124,10 @@ def test_crac_profile_must_exist():
     assert path == "facility.crac[0] (id=c1).profile"
     assert "nosuch" in message
     assert "pcw1" in message  # the known profiles are listed
+
+
+def test_grid_bands_must_nest():
+    data = with_facility({"grid": {"sag_pct": 5, "voltage_hysteresis_pct": 6}})
+    [(path, message)] = problems(data)
+    assert path == "facility.grid"
+    assert "voltage_hysteresis_pct" in message

@@ -40,10 +40,9 @@ async def _run(config: StoreConfig) -> None:
         loop.add_signal_handler(sig, stop.set)
     try:
         async with open_runtime(config) as runtime:
-            assert runtime.coordinator is not None
             messages = runtime.bus.subscribe(ShelfWeights, HealthChanged, maxsize=10_000)
             tasks = [
-                asyncio.create_task(runtime.coordinator.run(), name="coordinator"),
+                asyncio.create_task(runtime.run(), name="runtime"),
                 asyncio.create_task(_report(messages, config), name="report"),
                 asyncio.create_task(stop.wait(), name="stop-signal"),
             ]

@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
+from devices.ups.grid import GridConfig
 from walkout.config.errors import Strict
 from walkout.config.modbus import Identifier
 from walkout.config.secrets import SecretRef
@@ -42,13 +43,18 @@ class SnmpAgent(Strict):
 
 
 class SnmpUps(Strict):
-    """A UPS read over SNMP (UPS-MIB or APC PowerNet)."""
+    """A UPS read over SNMP (UPS-MIB or APC PowerNet).
+
+    ``trap_hosts``: the addresses its traps come from, when not the polled
+    host (a card with two interfaces, traps through a NAT).
+    """
 
     id: Identifier
     type: Literal["snmp"]
     agent: SnmpAgent
     profile: Literal["auto", "ietf", "powernet"] = "auto"
     rate_hz: float = Field(default=1.0, gt=0, le=10)
+    trap_hosts: list[str] = Field(default_factory=list)
 
 
 class NutUps(Strict):
@@ -83,15 +89,33 @@ class TrapListener(Strict):
 
 
 class GridBands(Strict):
-    """What counts as a grid event at this site."""
+    """What counts as a grid event at this site (see ``devices.ups.grid.GridConfig``).
+
+    Percentages are of the nominal voltage; an event ends only back inside the
+    band narrowed by the hysteresis, so a value on the edge gives one event.
+    Invariants across fields are checked by the detector's own config when the
+    runtime builds it, with the same names.
+    """
 
     nominal_v: float = Field(default=230.0, gt=0)
     sag_pct: float = Field(default=10.0, gt=0, lt=100)
     swell_pct: float = Field(default=10.0, gt=0, lt=100)
+    voltage_hysteresis_pct: float = Field(default=2.0, ge=0, lt=50)
+    interruption_pct: float = Field(default=10.0, ge=0, lt=100)
     nominal_hz: Literal[50, 60] = 50
-    frequency_tolerance_hz: float = Field(default=1.0, gt=0, le=10)
-    hysteresis_pct: float = Field(default=2.0, ge=0, lt=50)
+    frequency_band_hz: float = Field(default=1.0, gt=0, le=10)
+    frequency_hysteresis_hz: float = Field(default=0.2, ge=0, le=5)
     min_duration_s: float = Field(default=0.0, ge=0, le=60)
+    on_battery_min_duration_s: float = Field(default=0.0, ge=0, le=60)
+    stale_after_s: float | None = Field(default=60.0, gt=0)
+
+    @model_validator(mode="after")
+    def _bands_nest(self) -> GridBands:
+        try:
+            GridConfig(**self.model_dump())
+        except ValueError as exc:
+            raise ValueError(str(exc)) from None
+        return self
 
 
 class Crac(Strict):
