@@ -137,7 +137,8 @@ class NutServer:
     """Drivers for ``sections`` and one upsd on ``127.0.0.1:port``, in ``workdir``.
 
     ``maxage_s`` is upsd's MAXAGE: how long a silent driver's data stays
-    fresh before upsd answers ``ERR DATA-STALE``.
+    fresh before upsd answers ``ERR DATA-STALE``. ``driver_globals`` go at
+    the top of ``ups.conf`` (``pollinterval``, for drivers that poll).
     """
 
     def __init__(
@@ -147,8 +148,10 @@ class NutServer:
         *,
         users: Sequence[NutUser] = (),
         maxage_s: int = 15,
+        driver_globals: Mapping[str, str] | None = None,
     ) -> None:
         self.workdir = workdir
+        self.driver_globals = dict(driver_globals or {})
         self.sections = {s.name: s for s in sections}
         self.users = tuple(users)
         self.maxage_s = maxage_s
@@ -184,7 +187,8 @@ class NutServer:
         self.statepath.mkdir(parents=True, exist_ok=True)
         (self.workdir / "nut.conf").write_text("MODE=standalone\n")
         (self.workdir / "ups.conf").write_text(
-            "\n".join(s.render() for s in self.sections.values())
+            "".join(f"{k} = {_conf_quote(v)}\n" for k, v in self.driver_globals.items())
+            + "\n".join(s.render() for s in self.sections.values())
         )
         users = self.workdir / "upsd.users"
         users.write_text("\n".join(u.render() for u in self.users))
