@@ -14,7 +14,7 @@ help:
 	@echo "make test       setup, then ruff, mypy, lint-imports and pytest (ARGS go to pytest)"
 	@echo "make bench      setup, then the simulated store bench: walkout bench (ARGS go to it)"
 	@echo "make lint       setup, then ruff, mypy and lint-imports only"
-	@echo "make benchmark  setup, then benchmarks/bench_modbus.py"
+	@echo "make benchmark  setup, then every benchmark (BENCH=\"modbus snmp\" picks some; ARGS go to each)"
 	@echo "make clean      remove caches and build outputs (keeps .venv)"
 	@echo "make distclean  clean, and remove .venv too"
 
@@ -30,8 +30,12 @@ bench:
 lint:
 	bash scripts/test.sh --lint-only
 
+BENCH ?= modbus ups_events snmp nut gate_dio esl
 benchmark: setup
-	$(VENV)/bin/python benchmarks/bench_modbus.py $(ARGS)
+	@set -e; for name in $(BENCH); do \
+		echo "=== benchmarks/bench_$$name.py"; \
+		$(VENV)/bin/python benchmarks/bench_$$name.py $(ARGS); \
+	done
 
 clean:
 	rm -rf build dist .eggs *.egg-info .mypy_cache .ruff_cache .pytest_cache \
