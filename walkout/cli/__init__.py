@@ -15,6 +15,7 @@ from walkout.cli import (
     scale_cmd,
     scan_cmd,
     tags_cmd,
+    ups_cmd,
     validate_cmd,
 )
 
@@ -32,6 +33,7 @@ app.add_typer(scale_cmd.app, name="scale")
 app.add_typer(gpu_cmd.app, name="gpu")
 app.add_typer(crac_cmd.app, name="crac")
 app.add_typer(tags_cmd.app, name="tags")
+app.add_typer(ups_cmd.app, name="ups")
 app.command("bench")(bench_cmd.bench)
 app.command("run")(run_cmd.run)
 
