@@ -26,6 +26,7 @@ from devices.scale import ShelfWeights
 from sim_devices.control import ControlClient
 from sim_devices.process import SimulatorProcess
 from vision_core.shelf_events import ShelfChange, ShelfChangeDetector
+from walkout.bench_facility import facility_act
 from walkout.config import StoreConfig, parse_config
 from walkout.runtime import open_runtime
 
@@ -301,5 +302,10 @@ def run_bench(duration_s: float) -> None:
         f"RS-485 line, {len(SCRIPT)} scripted steps, {duration_s:.0f} s"
     )
     result, _ = asyncio.run(run_store(duration_s))
-    if not report(result, console):
+    shelves_ok = report(result, console)
+    with tempfile.TemporaryDirectory(prefix="walkout-bench-facility-") as tmp:
+        facility_ok = asyncio.run(facility_act(console, Path(tmp)))
+    if not (shelves_ok and facility_ok):
+        console.print("[red]bench FAILED[/]")
         raise SystemExit(1)
+    console.print("[green]bench passed: shelves and facility[/]")
