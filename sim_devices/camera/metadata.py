@@ -1,0 +1,242 @@
+"""A smart camera's detection metadata, published to MQTT with controllable errors.
+
+Publishes walkout's camera metadata schema (``walkout/cameras/<camera>/detections``,
+see ``devices/camera/metadata.py`` in the drivers; this module re-implements
+it by hand, as simulators share no code with drivers)::
+
+    {"v": 1, "ts": 1767225600.123, "frame": 1234, "width": 640, "height": 480,
+     "people": [{"id": 3, "box": [x1, y1, x2, y2], "score": 0.93,
+                 "keypoints": [[x, y, score] x 17, COCO order]}]}
+
+and, for scoring, the ground truth of the same frame on
+``walkout/sim/cameras/<camera>/truth``::
+
+    {"ts": ..., "frame": 1234,
+     "people": [{"id": 3, "published_id": 1003, "x_m": 2.41, "y_m": 3.02, "visible": true}]}
+
+Errors a real detector makes: box jitter (Gaussian, ``box_noise_px``),
+misses (a person left out of a frame with ``miss_rate``), id switches (with
+``id_switch_rate`` per person and frame the person's track id changes to a
+new one for good). Faults of the link: ``silent`` (nothing published),
+``garbage`` (payloads that are not JSON), ``oversize`` (1 MiB payloads).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import aiomqtt
+
+from sim_devices.camera.scene import PersonState
+from sim_devices.camera.view import CameraView
+
+log = logging.getLogger(__name__)
+
+METADATA_MODES = ("normal", "silent", "garbage", "oversize")
+
+# COCO keypoints as fractions of the box (x from left, y from top): nose, eyes,
+# ears, shoulders, elbows, wrists (9 left, 10 right), hips, knees, ankles.
+_KEYPOINTS = (
+    (0.50, 0.08), (0.45, 0.06), (0.55, 0.06), (0.40, 0.08), (0.60, 0.08),
+    (0.30, 0.22), (0.70, 0.22), (0.22, 0.38), (0.78, 0.38), (0.20, 0.52),
+    (0.80, 0.52), (0.38, 0.55), (0.62, 0.55), (0.38, 0.77), (0.62, 0.77),
+    (0.38, 0.98), (0.62, 0.98),
+)  # fmt: skip
+
+
+@dataclass
+class MetadataSettings:
+    """The detector's simulated errors and the link's fault mode."""
+
+    box_noise_px: float = 0.0
+    miss_rate: float = 0.0
+    id_switch_rate: float = 0.0
+    mode: str = "normal"
+    keypoints: bool = True
+
+    def validate(self) -> None:
+        """Raise ValueError on out-of-range settings."""
+        if self.box_noise_px < 0:
+            raise ValueError("box_noise_px must be >= 0")
+        for name in ("miss_rate", "id_switch_rate"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be within 0..1")
+        if self.mode not in METADATA_MODES:
+            raise ValueError(f"mode must be one of {', '.join(METADATA_MODES)}")
+
+
+@dataclass
+class MetadataStats:
+    """Counters of the publisher."""
+
+    published: int = 0
+    people: int = 0
+    misses: int = 0
+    id_switches: int = 0
+    faulty: int = 0
+    connects: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        """The counters as a plain dict."""
+        return asdict(self)
+
+
+class MetadataPublisher:
+    """Publishes one frame's detections per offered frame, at most ``fps`` a second."""
+
+    def __init__(
+        self,
+        view: CameraView,
+        camera_id: str,
+        host: str,
+        port: int,
+        *,
+        fps: float | None = None,
+        settings: MetadataSettings | None = None,
+        seed: int = 0,
+        topic_root: str = "walkout/cameras",
+        truth_root: str = "walkout/sim/cameras",
+    ) -> None:
+        self.view = view
+        self.camera_id = camera_id
+        self.host = host
+        self.port = port
+        self.fps = fps
+        self.settings = settings or MetadataSettings()
+        self.settings.validate()
+        self.topic = f"{topic_root}/{camera_id}/detections"
+        self.truth_topic = f"{truth_root}/{camera_id}/truth"
+        self.stats = MetadataStats()
+        self.connected = asyncio.Event()
+        self._rng = random.Random(seed)
+        self._published_ids: dict[int, int] = {}
+        self._next_switched_id = 1001
+        self._pending: tuple[int, float, tuple[PersonState, ...]] | None = None
+        self._wake = asyncio.Event()
+        self._last_offer_t: float | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def published_id(self, person_id: int) -> int:
+        """The track id the camera reports for a person now."""
+        return self._published_ids.get(person_id, person_id)
+
+    async def start(self) -> None:
+        """Start publishing (connects in the background and reconnects)."""
+        self._task = asyncio.create_task(self._run(), name=f"sim-metadata:{self.camera_id}")
+
+    async def stop(self) -> None:
+        """Stop and disconnect; idempotent."""
+        task, self._task = self._task, None
+        # aiomqtt awaits through asyncio.wait_for, which on Python 3.11 can swallow a
+        # cancellation that meets a publish confirmation: cancel until the task ends.
+        while task is not None and not task.done():
+            task.cancel()
+            await asyncio.wait({task}, timeout=1.0)
+        if task is not None and not task.cancelled() and task.exception() is not None:
+            log.warning("metadata publisher ended with %r", task.exception())
+
+    def offer(self, seq: int, wall_ts: float, people: tuple[PersonState, ...], t: float) -> None:
+        """A frame was rendered at monotonic ``t``: publish its detections if one is due."""
+        last = self._last_offer_t
+        if self.fps is not None and last is not None and t - last < 0.9 / self.fps:
+            return
+        self._last_offer_t = t
+        self._pending = (seq, wall_ts, people)
+        self._wake.set()
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                async with aiomqtt.Client(
+                    self.host, self.port, identifier=f"walkout-sim-{self.camera_id}", keepalive=10
+                ) as client:
+                    self.stats.connects += 1
+                    self.connected.set()
+                    await self._publish_loop(client)
+            except aiomqtt.MqttError as exc:
+                log.warning("metadata publisher: %s; reconnecting", exc)
+            finally:
+                self.connected.clear()
+            await asyncio.sleep(0.5)
+
+    async def _publish_loop(self, client: aiomqtt.Client) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            pending, self._pending = self._pending, None
+            if pending is None:
+                continue
+            mode = self.settings.mode
+            if mode == "silent":
+                continue
+            payload, truth = self.build(*pending)
+            if mode == "garbage":
+                payload = b'{"v": 1, "frame": oops'
+                self.stats.faulty += 1
+            elif mode == "oversize":
+                payload = b'{"v": 1, "pad": "' + b"x" * (1024 * 1024) + b'"}'
+                self.stats.faulty += 1
+            await client.publish(self.topic, payload, qos=0)
+            await client.publish(self.truth_topic, truth, qos=0)
+            self.stats.published += 1
+
+    def build(
+        self, seq: int, wall_ts: float, people: tuple[PersonState, ...]
+    ) -> tuple[bytes, bytes]:
+        """The detections payload and the truth payload of one frame."""
+        settings, rng, view = self.settings, self._rng, self.view
+        detections: list[dict[str, Any]] = []
+        truth: list[dict[str, Any]] = []
+        for person in people:
+            box = view.person_box(person.x_m, person.y_m)
+            visible = view.visible(box)
+            if visible and rng.random() < settings.id_switch_rate:
+                self._published_ids[person.id] = self._next_switched_id
+                self._next_switched_id += 1
+                self.stats.id_switches += 1
+            published = self.published_id(person.id)
+            truth.append(
+                {
+                    "id": person.id,
+                    "published_id": published,
+                    "x_m": round(person.x_m, 4),
+                    "y_m": round(person.y_m, 4),
+                    "visible": visible,
+                }
+            )
+            if not visible:
+                continue
+            if rng.random() < settings.miss_rate:
+                self.stats.misses += 1
+                continue
+            noisy = [c + rng.gauss(0.0, settings.box_noise_px) for c in box]
+            x1, x2 = sorted((noisy[0], noisy[2]))
+            y1, y2 = sorted((noisy[1], noisy[3]))
+            x2, y2 = max(x2, x1 + 1.0), max(y2, y1 + 1.0)
+            entry: dict[str, Any] = {
+                "id": published,
+                "box": [round(x1, 1), round(y1, 1), round(x2, 1), round(y2, 1)],
+                "score": round(0.85 + 0.14 * rng.random(), 3),
+            }
+            if settings.keypoints:
+                w, h = x2 - x1, y2 - y1
+                entry["keypoints"] = [
+                    [round(x1 + fx * w, 1), round(y1 + fy * h, 1), 0.9] for fx, fy in _KEYPOINTS
+                ]
+            detections.append(entry)
+            self.stats.people += 1
+        payload = {
+            "v": 1,
+            "ts": round(wall_ts, 6),
+            "frame": seq,
+            "width": view.width,
+            "height": view.height,
+            "people": detections,
+        }
+        truth_payload = {"ts": round(wall_ts, 6), "frame": seq, "people": truth}
+        return json.dumps(payload).encode(), json.dumps(truth_payload).encode()
