@@ -67,6 +67,27 @@ python_ok() { # python_ok EXE: true if EXE runs and is Python >= 3.11
 apt_install "${APT_PACKAGES[@]}"
 log "system packages present: ${APT_PACKAGES[*]}"
 
+# --- 1b. real pedestrian video for camera and tracking tests ------------------------------
+# Debian's opencv-doc carries vtest.avi (768x576, 795 frames). It is data, not code: it
+# is fetched here, never committed. A failure only skips the tests that need it.
+VTEST="$ROOT/data/vtest.avi"
+if [ -s "$VTEST" ]; then
+    log "data/vtest.avi present"
+elif command -v apt-get >/dev/null 2>&1; then
+    log "fetching vtest.avi from Debian's opencv-doc"
+    tmp="$(mktemp -d)"
+    if (cd "$tmp" && apt-get download -q opencv-doc >/dev/null 2>&1 &&
+        dpkg-deb --fsys-tarfile opencv-doc_*.deb |
+        tar -x --wildcards './usr/share/doc/opencv-doc/examples/data/vtest.avi'); then
+        mkdir -p "$ROOT/data"
+        mv "$tmp/usr/share/doc/opencv-doc/examples/data/vtest.avi" "$VTEST"
+        log "data/vtest.avi ready"
+    else
+        log "WARNING: could not fetch opencv-doc; tests that need vtest.avi will be skipped"
+    fi
+    rm -rf "$tmp"
+fi
+
 # --- 2. virtual environment -----------------------------------------------------------
 if [ -x "$VENV/bin/python" ] && python_ok "$VENV/bin/python" &&
     "$VENV/bin/python" -m pip --version >/dev/null 2>&1; then

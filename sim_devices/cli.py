@@ -38,6 +38,7 @@ OTHER_DEVICES = {
     "dio": ("sim_devices.dio.cli", "a digital-I/O module driving a gate over Modbus TCP"),
     "osdp": ("sim_devices.osdp_pd.cli", "an OSDP reader/controller (PD) on a pty"),
     "esl": ("sim_devices.esl.cli", "price-tag screens: an OpenEPaperLink AP and MQTT tags"),
+    "camera": ("sim_devices.camera.cli", "a camera: MJPEG over HTTP and detections over MQTT"),
 }
 """Simulators with a command line of their own: ``python -m sim_devices KIND ...`` hands over."""
 
