@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 
 from devices.bus import Bus, Message
 from devices.coordinator import PollingCoordinator
-from devices.crac import CracAlarmWatch, ModbusCrac, get_crac_profile
+from devices.crac import CracAlarmWatch, CracProfile, ModbusCrac, get_crac_profile
+from devices.crac.snmp import SnmpCrac
 from devices.esl.backend import TagBackend
 from devices.esl.fleet import EslFleet
 from devices.esl.mqtt import MqttEsl
@@ -22,6 +23,7 @@ from devices.esl.oepl import OeplAccessPoint
 from devices.gpu import NvmlApi, NvmlGpus
 from devices.modbus.link import ModbusLink, RtuLink, TcpLink
 from devices.scale import CellCalibration, ModbusScale, ScaleReading, ShelfView
+from devices.snmp import SnmpTarget
 from walkout.config import (
     EslSection,
     MqttBackend,
@@ -31,7 +33,7 @@ from walkout.config import (
     TcpBus,
     load_calibration,
 )
-from walkout.ups_wiring import UpsWiring
+from walkout.ups_wiring import UpsWiring, snmp_credentials
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -93,7 +95,7 @@ class Runtime:
     bus: Bus = field(default_factory=Bus)
     links: dict[str, ModbusLink] = field(default_factory=dict)
     scales: dict[str, ModbusScale] = field(default_factory=dict)
-    cracs: dict[str, ModbusCrac] = field(default_factory=dict)
+    cracs: dict[str, ModbusCrac | SnmpCrac] = field(default_factory=dict)
     upses: UpsWiring | None = None
     gpus: NvmlGpus | None = None
     nvml: NvmlApi | None = None
@@ -106,14 +108,24 @@ class Runtime:
             self.links[bus_id] = make_link(self.config.bus(bus_id))
         return self.links[bus_id]
 
-    def crac(self, crac_id: str) -> ModbusCrac:
-        """The driver of a configured cooling unit (made on first use)."""
+    def crac(self, crac_id: str) -> ModbusCrac | SnmpCrac:
+        """The driver of a configured cooling unit (made on first use), by profile protocol."""
         if crac_id not in self.cracs:
             unit = self.config.crac(crac_id)
             profile = get_crac_profile(unit.profile, tuple(self.config.profile_dirs))
-            self.cracs[crac_id] = ModbusCrac(
-                unit.id, self.link_for_bus(unit.bus), unit.unit_id, profile
-            )
+            driver: ModbusCrac | SnmpCrac
+            if isinstance(profile, CracProfile):
+                assert unit.bus is not None  # checked at load
+                assert unit.unit_id is not None
+                driver = ModbusCrac(unit.id, self.link_for_bus(unit.bus), unit.unit_id, profile)
+            else:
+                assert unit.agent is not None  # checked at load
+                agent = unit.agent
+                target = SnmpTarget(
+                    agent.host, agent.port, timeout_s=agent.timeout_s, retries=agent.retries
+                )
+                driver = SnmpCrac(unit.id, target, snmp_credentials(agent), profile)
+            self.cracs[crac_id] = driver
         return self.cracs[crac_id]
 
     def scale_for_unit(self, unit_id: str, cells: Sequence[int] | None = None) -> ModbusScale:
@@ -184,8 +196,12 @@ class Runtime:
                 if self.gpus is not None:
                     await self.gpus.close()
             finally:
-                for link in self.links.values():
-                    await link.close()
+                try:
+                    for crac in self.cracs.values():
+                        await crac.close()  # an SNMP unit's session; a Modbus unit has none
+                finally:
+                    for link in self.links.values():
+                        await link.close()
 
 
 def _shelf_emitter(

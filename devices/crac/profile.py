@@ -12,6 +12,10 @@ value" (a broken sensor's 0x8000) is declared per point as ``unknown``.
 
 Errors name the file and the path of the bad key, e.g.
 ``crac/pcw1.yaml: readings.supply_air_c: no point named 'supply_temp'``.
+
+A unit read over SNMP has a profile of another shape (``protocol: snmp``,
+:mod:`devices.crac.snmp_profile`); the loaders here accept both kinds and
+pick the model by ``protocol`` (``modbus`` when the key is left out).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from devices.crac.snmp_profile import SnmpCracProfile
 from devices.errors import ProfileError
 from devices.modbus.registers import DataType, RegisterSpan, Table, WordOrder
 from devices.profiles import Identify
@@ -311,10 +316,31 @@ def _format_errors(exc: ValidationError, source: str) -> str:
     return "\n".join(lines)
 
 
-def parse_crac_profile(data: object, source: str) -> CracProfile:
-    """Validate loaded YAML data; errors name ``source`` and every bad key's path."""
+AnyCracProfile = CracProfile | SnmpCracProfile
+"""A CRAC profile of either protocol; the driver to build follows from its type."""
+
+PROTOCOLS: dict[str, type[CracProfile] | type[SnmpCracProfile]] = {
+    "modbus": CracProfile,
+    "snmp": SnmpCracProfile,
+}
+
+
+def parse_crac_profile(data: object, source: str) -> AnyCracProfile:
+    """Validate loaded YAML data; errors name ``source`` and every bad key's path.
+
+    The model is chosen by ``protocol`` here rather than by a pydantic
+    discriminated union: a union would prefix every error path with the tag
+    (``modbus.points...``) and refuse files that leave ``protocol`` out.
+    """
+    protocol = data.get("protocol", "modbus") if isinstance(data, dict) else "modbus"
+    model = PROTOCOLS.get(protocol) if isinstance(protocol, str) else None
+    if model is None:
+        known = ", ".join(repr(p) for p in PROTOCOLS)
+        raise ProfileError(
+            f"{source}: invalid CRAC profile\n  protocol: {protocol!r} is not one of {known}"
+        )
     try:
-        return CracProfile.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
         raise ProfileError(_format_errors(exc, source)) from None
 
@@ -326,7 +352,7 @@ def _load_yaml(text: str, source: str) -> object:
         raise ProfileError(f"{source}: not valid YAML: {exc}") from None
 
 
-def load_crac_profile_file(path: Path) -> CracProfile:
+def load_crac_profile_file(path: Path) -> AnyCracProfile:
     """Load and validate one profile file."""
     try:
         text = path.read_text(encoding="utf-8")
@@ -336,9 +362,9 @@ def load_crac_profile_file(path: Path) -> CracProfile:
 
 
 @cache
-def builtin_crac_profiles() -> dict[str, CracProfile]:
-    """CRAC profiles shipped with walkout, by name."""
-    found: dict[str, CracProfile] = {}
+def _builtin_profiles() -> dict[str, AnyCracProfile]:
+    """Every CRAC profile shipped with walkout (both protocols), by name."""
+    found: dict[str, AnyCracProfile] = {}
     folder = resources.files(PROFILE_PACKAGE).joinpath(KIND)
     for entry in sorted(folder.iterdir(), key=lambda e: e.name):
         if not entry.name.endswith(".yaml"):
@@ -351,8 +377,20 @@ def builtin_crac_profiles() -> dict[str, CracProfile]:
     return found
 
 
-def get_crac_profile(name: str, extra_dirs: tuple[Path, ...] = ()) -> CracProfile:
-    """A CRAC profile by name, from the site's folders first, then the built-ins.
+@cache
+def builtin_crac_profiles() -> dict[str, CracProfile]:
+    """Modbus CRAC profiles shipped with walkout, by name (SNMP ones: ``builtin_snmp_...``)."""
+    return {n: p for n, p in _builtin_profiles().items() if isinstance(p, CracProfile)}
+
+
+@cache
+def builtin_snmp_crac_profiles() -> dict[str, SnmpCracProfile]:
+    """SNMP CRAC profiles shipped with walkout, by name."""
+    return {n: p for n, p in _builtin_profiles().items() if isinstance(p, SnmpCracProfile)}
+
+
+def get_crac_profile(name: str, extra_dirs: tuple[Path, ...] = ()) -> AnyCracProfile:
+    """A CRAC profile (Modbus or SNMP) by name, from the site's folders first, then the built-ins.
 
     Site folders may hold other kinds of profile too (scales, UPSes): files
     whose ``kind`` is not ``crac`` are skipped; every CRAC file met on the way
@@ -371,7 +409,10 @@ def get_crac_profile(name: str, extra_dirs: tuple[Path, ...] = ()) -> CracProfil
             if profile.name == name:
                 return profile
     try:
-        return builtin_crac_profiles()[name]
+        return _builtin_profiles()[name]
     except KeyError:
         known = ", ".join(sorted(builtin_crac_profiles()))
-        raise ProfileError(f"unknown CRAC profile {name!r} (known: {known})") from None
+        snmp = ", ".join(sorted(builtin_snmp_crac_profiles()))
+        raise ProfileError(
+            f"unknown CRAC profile {name!r} (known: {known}) (known over SNMP: {snmp})"
+        ) from None

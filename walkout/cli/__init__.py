@@ -10,6 +10,7 @@ from walkout.cli import (
     bench_cmd,
     crac_cmd,
     devices_cmd,
+    gate_cmd,
     gpu_cmd,
     run_cmd,
     scale_cmd,
@@ -34,6 +35,7 @@ app.add_typer(gpu_cmd.app, name="gpu")
 app.add_typer(crac_cmd.app, name="crac")
 app.add_typer(tags_cmd.app, name="tags")
 app.add_typer(ups_cmd.app, name="ups")
+app.add_typer(gate_cmd.app, name="gate")
 app.command("bench")(bench_cmd.bench)
 app.command("run")(run_cmd.run)
 

@@ -11,6 +11,7 @@ import typer
 from rich.table import Table as RichTable
 
 from devices.crac import CracReading, ModbusCrac
+from devices.crac.snmp import SnmpCrac
 from walkout.cli.common import CONFIG_OPTION, EXIT_CONFIG, console, fail, load, run_device_call
 from walkout.config import StoreConfig
 from walkout.runtime import Runtime
@@ -22,7 +23,9 @@ EXIT_ALARMS = 1
 UnitArg = Annotated[str, typer.Argument(help="cooling unit id from store.yaml, e.g. crac-1")]
 
 
-def _with_crac(cfg: StoreConfig, unit: str, action: Callable[[ModbusCrac], Awaitable[T]]) -> T:
+def _with_crac(
+    cfg: StoreConfig, unit: str, action: Callable[[ModbusCrac | SnmpCrac], Awaitable[T]]
+) -> T:
     """Run ``action`` on the unit's driver; the link is closed on every path."""
     try:
         cfg.crac(unit)
@@ -83,7 +86,7 @@ def check(unit: UnitArg, config: Path = CONFIG_OPTION) -> None:
     """
     cfg = load(config)
 
-    async def read(crac: ModbusCrac) -> tuple[CracReading, float, str]:
+    async def read(crac: ModbusCrac | SnmpCrac) -> tuple[CracReading, float, str]:
         start = time.monotonic()
         reading = await crac.read()
         return reading, time.monotonic() - start, crac.address

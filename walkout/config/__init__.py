@@ -29,26 +29,42 @@ from walkout.config.facility import (
     SnmpV3,
     TrapListener,
 )
+from walkout.config.gates import (
+    AllowListCheckConfig,
+    DioController,
+    Gate,
+    GatesSection,
+    HttpCheckConfig,
+    OsdpController,
+    OsdpLine,
+)
 from walkout.config.loading import load_config, parse_config
 from walkout.config.modbus import ModbusSection, ModbusUnit, RtuBus, TcpBus
 from walkout.config.secrets import SecretError, SecretRef
 from walkout.config.store import Location, Shelf, StoreConfig, StoreInfo
 
 __all__ = [
+    "AllowListCheckConfig",
     "CalibrationEntry",
     "CalibrationFile",
     "ConfigError",
     "Crac",
+    "DioController",
     "EslSection",
     "FacilitySection",
+    "Gate",
+    "GatesSection",
     "Gpus",
     "GridBands",
+    "HttpCheckConfig",
     "Location",
     "ModbusSection",
     "ModbusUnit",
     "MqttBackend",
     "NutUps",
     "OeplBackend",
+    "OsdpController",
+    "OsdpLine",
     "RtuBus",
     "SecretError",
     "SecretRef",

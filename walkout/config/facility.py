@@ -119,13 +119,27 @@ class GridBands(Strict):
 
 
 class Crac(Strict):
-    """A precision air-conditioning unit on a Modbus bus."""
+    """A precision air-conditioning unit: on a Modbus bus, or an SNMP agent.
+
+    Modbus units name ``bus`` and ``unit_id`` with a Modbus profile; SNMP units
+    give ``agent`` with an SNMP profile (e.g. ``liebert_gp``).
+    """
 
     id: Identifier
-    bus: str
-    unit_id: int = Field(ge=1, le=247)
     profile: str
+    bus: str | None = None
+    unit_id: int | None = Field(default=None, ge=1, le=247)
+    agent: SnmpAgent | None = None
     rate_hz: float = Field(default=1.0, gt=0, le=10)
+
+    @model_validator(mode="after")
+    def _one_transport(self) -> Crac:
+        modbus = self.bus is not None or self.unit_id is not None
+        if modbus == (self.agent is not None):
+            raise ValueError("give either 'bus' and 'unit_id' (Modbus) or 'agent' (SNMP)")
+        if modbus and (self.bus is None or self.unit_id is None):
+            raise ValueError("a Modbus unit needs both 'bus' and 'unit_id'")
+        return self
 
 
 class Gpus(Strict):

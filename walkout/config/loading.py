@@ -9,6 +9,7 @@ from pydantic import ValidationError
 
 from devices.crac import get_crac_profile
 from devices.errors import ProfileError
+from devices.gate.dio_profile import get_dio_profile
 from devices.profiles import ScaleProfile, get_profile
 from walkout.config.errors import ConfigError, key_path
 from walkout.config.store import StoreConfig
@@ -69,6 +70,7 @@ def _cross_check(cfg: StoreConfig) -> list[tuple[str, str]]:
                 )
             used[(shelf.unit, cell)] = shelf.id
     problems += _cross_check_facility(cfg, addresses)
+    problems += _cross_check_gates(cfg, addresses)
     if cfg.esl is not None:
         shelf_ids = {s.id for s in cfg.shelves}
         tag_shelf: dict[str, str] = {}
@@ -101,18 +103,28 @@ def _cross_check_facility(
     bus_ids = {b.id for b in cfg.modbus.buses}
     for n, crac in enumerate(cfg.facility.crac):
         where = f"facility.crac[{n}] (id={crac.id})"
-        if crac.bus not in bus_ids:
-            known = ", ".join(sorted(bus_ids)) or "none"
-            problems.append((f"{where}.bus", f"no bus named {crac.bus!r} (known: {known})"))
-        if (crac.bus, crac.unit_id) in modbus_addresses:
-            problems.append(
-                (f"{where}.unit_id", f"unit id {crac.unit_id} is used twice on {crac.bus}")
-            )
-        modbus_addresses.add((crac.bus, crac.unit_id))
+        if crac.bus is not None and crac.unit_id is not None:
+            if crac.bus not in bus_ids:
+                known = ", ".join(sorted(bus_ids)) or "none"
+                problems.append((f"{where}.bus", f"no bus named {crac.bus!r} (known: {known})"))
+            if (crac.bus, crac.unit_id) in modbus_addresses:
+                problems.append(
+                    (f"{where}.unit_id", f"unit id {crac.unit_id} is used twice on {crac.bus}")
+                )
+            modbus_addresses.add((crac.bus, crac.unit_id))
         try:
-            get_crac_profile(crac.profile, tuple(cfg.profile_dirs))
+            profile = get_crac_profile(crac.profile, tuple(cfg.profile_dirs))
         except ProfileError as exc:
             problems.append((f"{where}.profile", str(exc)))
+            continue
+        wanted = "snmp" if crac.agent is not None else "modbus"
+        if profile.protocol != wanted:
+            problems.append(
+                (
+                    f"{where}.profile",
+                    f"{crac.profile} is a {profile.protocol} profile; this unit is on {wanted}",
+                )
+            )
     return problems
 
 
@@ -162,3 +174,45 @@ def load_config(path: Path) -> StoreConfig:
             str(path), [(where, f"not valid YAML: {getattr(exc, 'problem', exc)}")]
         ) from None
     return parse_config(data, str(path), path.parent)
+
+
+def _cross_check_gates(
+    cfg: StoreConfig, modbus_addresses: set[tuple[str, int]]
+) -> list[tuple[str, str]]:
+    """Gates on known lines and buses, unique ids and addresses, known module profiles."""
+    if cfg.gates is None:
+        return []
+    problems: list[tuple[str, str]] = []
+    lines = {line.id for line in cfg.gates.osdp_lines}
+    tcp_buses = {b.id for b in cfg.modbus.buses if b.type == "tcp"}
+    seen_ids: set[str] = set()
+    seen_pd: set[tuple[str, int]] = set()
+    for n, gate in enumerate(cfg.gates.gates):
+        where = f"gates.gates[{n}] (id={gate.id})"
+        if gate.id in seen_ids:
+            problems.append((f"{where}.id", "duplicate id"))
+        seen_ids.add(gate.id)
+        ctl = gate.controller
+        if ctl.type == "osdp":
+            if ctl.line not in lines:
+                known = ", ".join(sorted(lines)) or "none"
+                problems.append(
+                    (f"{where}.controller.line", f"no OSDP line {ctl.line!r} (known: {known})")
+                )
+            if (ctl.line, ctl.address) in seen_pd:
+                problems.append(
+                    (f"{where}.controller.address", f"address {ctl.address} used twice")
+                )
+            seen_pd.add((ctl.line, ctl.address))
+            continue
+        if ctl.bus not in tcp_buses:
+            known = ", ".join(sorted(tcp_buses)) or "none"
+            problems.append(
+                (f"{where}.controller.bus", f"no Modbus TCP bus {ctl.bus!r} (known: {known})")
+            )
+        try:
+            profile = get_dio_profile(ctl.profile, tuple(cfg.profile_dirs))
+            ctl.wiring.check_against(profile, f"gate {gate.id} wiring")
+        except (ProfileError, ValueError) as exc:
+            problems.append((f"{where}.controller", str(exc)))
+    return problems

@@ -10,6 +10,7 @@ from devices.profiles import ScaleProfile, get_profile
 from walkout.config.errors import Strict
 from walkout.config.esl import EslSection
 from walkout.config.facility import Crac, FacilitySection
+from walkout.config.gates import Gate, GatesSection
 from walkout.config.modbus import Identifier, ModbusSection, ModbusUnit, RtuBus, TcpBus
 
 
@@ -51,6 +52,7 @@ class StoreConfig(Strict):
     shelves: list[Shelf] = Field(default_factory=list)
     facility: FacilitySection = FacilitySection()
     esl: EslSection | None = None
+    gates: GatesSection | None = None
 
     def bus(self, bus_id: str) -> TcpBus | RtuBus:
         """The bus with this id."""
@@ -67,6 +69,15 @@ class StoreConfig(Strict):
                 return crac
         known = ", ".join(c.id for c in self.facility.crac) or "none"
         raise KeyError(f"no cooling unit {crac_id!r} (known: {known})")
+
+    def gate(self, gate_id: str) -> Gate:
+        """The gate with this id; KeyError naming the known ones."""
+        gates = self.gates.gates if self.gates is not None else []
+        for gate in gates:
+            if gate.id == gate_id:
+                return gate
+        known = ", ".join(g.id for g in gates) or "none"
+        raise KeyError(f"no gate {gate_id!r} (known: {known})")
 
     def shelf(self, shelf_id: str) -> Shelf:
         """The shelf with this id; KeyError naming the known ones."""
