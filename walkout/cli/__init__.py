@@ -15,6 +15,7 @@ from walkout.cli import (
     run_cmd,
     scale_cmd,
     scan_cmd,
+    snmp_cmd,
     tags_cmd,
     ups_cmd,
     validate_cmd,
@@ -27,6 +28,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command("validate")(validate_cmd.validate)
+scan_cmd.app.command("snmp")(snmp_cmd.scan_snmp)
 app.add_typer(scan_cmd.app, name="scan")
 app.command("probe")(devices_cmd.probe)
 app.command("dump")(devices_cmd.dump)
@@ -36,6 +38,7 @@ app.add_typer(crac_cmd.app, name="crac")
 app.add_typer(tags_cmd.app, name="tags")
 app.add_typer(ups_cmd.app, name="ups")
 app.add_typer(gate_cmd.app, name="gate")
+app.add_typer(snmp_cmd.app, name="snmp")
 app.command("bench")(bench_cmd.bench)
 app.command("run")(run_cmd.run)
 

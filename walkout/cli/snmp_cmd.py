@@ -33,6 +33,7 @@ from devices.snmp import (
     normalize_oid,
 )
 from devices.ups.profile import ResolvedProfile, builtin_ups_profiles
+from devices.ups.snmp_fixture import Redactor, fixture_header, write_snmprec
 from walkout.cli.common import (
     CONFIG_OPTION,
     EXIT_CONFIG,
@@ -54,7 +55,6 @@ from walkout.cli.snmp_scan import (
     match_profile,
     parse_targets,
 )
-from walkout.cli.snmprec import Redactor, fixture_header, write_snmprec
 from walkout.config import SecretError
 from walkout.config import SnmpUps as SnmpUpsConfig
 from walkout.ups_wiring import snmp_credentials
