@@ -8,6 +8,7 @@ import typer
 
 from walkout.cli import (
     bench_cmd,
+    camera_cmd,
     crac_cmd,
     devices_cmd,
     gate_cmd,
@@ -38,6 +39,7 @@ app.add_typer(crac_cmd.app, name="crac")
 app.add_typer(tags_cmd.app, name="tags")
 app.add_typer(ups_cmd.app, name="ups")
 app.add_typer(gate_cmd.app, name="gate")
+app.add_typer(camera_cmd.app, name="camera")
 app.add_typer(snmp_cmd.app, name="snmp")
 app.command("bench")(bench_cmd.bench)
 app.command("run")(run_cmd.run)

@@ -16,6 +16,7 @@ from walkout.config.calibration import (
     load_calibration,
     save_calibration,
 )
+from walkout.config.cameras import Camera
 from walkout.config.errors import ConfigError
 from walkout.config.esl import EslSection, MqttBackend, OeplBackend
 from walkout.config.facility import (
@@ -47,6 +48,7 @@ __all__ = [
     "AllowListCheckConfig",
     "CalibrationEntry",
     "CalibrationFile",
+    "Camera",
     "ConfigError",
     "Crac",
     "DioController",

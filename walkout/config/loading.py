@@ -28,6 +28,14 @@ def _cross_check(cfg: StoreConfig) -> list[tuple[str, str]]:
     unique("modbus.buses", [b.id for b in cfg.modbus.buses])
     unique("modbus.units", [u.id for u in cfg.modbus.units])
     unique("shelves", [s.id for s in cfg.shelves])
+    unique("cameras", [c.id for c in cfg.cameras])
+    shelf_ids = {s.id for s in cfg.shelves}
+    for n, camera in enumerate(cfg.cameras):
+        for k, seen in enumerate(camera.shelves):
+            if seen not in shelf_ids:
+                problems.append(
+                    (f"cameras[{n}] (id={camera.id}).shelves[{k}]", f"no shelf named {seen!r}")
+                )
     bus_ids = {b.id for b in cfg.modbus.buses}
     profiles: dict[str, ScaleProfile] = {}
     addresses: set[tuple[str, int]] = set()

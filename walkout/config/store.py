@@ -7,6 +7,7 @@ from pathlib import Path
 from pydantic import Field
 
 from devices.profiles import ScaleProfile, get_profile
+from walkout.config.cameras import Camera
 from walkout.config.errors import Strict
 from walkout.config.esl import EslSection
 from walkout.config.facility import Crac, FacilitySection
@@ -53,6 +54,7 @@ class StoreConfig(Strict):
     facility: FacilitySection = FacilitySection()
     esl: EslSection | None = None
     gates: GatesSection | None = None
+    cameras: list[Camera] = Field(default_factory=list)
 
     def bus(self, bus_id: str) -> TcpBus | RtuBus:
         """The bus with this id."""
@@ -69,6 +71,14 @@ class StoreConfig(Strict):
                 return crac
         known = ", ".join(c.id for c in self.facility.crac) or "none"
         raise KeyError(f"no cooling unit {crac_id!r} (known: {known})")
+
+    def camera(self, camera_id: str) -> Camera:
+        """The camera with this id; KeyError naming the known ones."""
+        for camera in self.cameras:
+            if camera.id == camera_id:
+                return camera
+        known = ", ".join(c.id for c in self.cameras) or "none"
+        raise KeyError(f"no camera {camera_id!r} (known: {known})")
 
     def gate(self, gate_id: str) -> Gate:
         """The gate with this id; KeyError naming the known ones."""
