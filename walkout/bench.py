@@ -27,6 +27,7 @@ from sim_devices.control import ControlClient
 from sim_devices.process import SimulatorProcess
 from vision_core.shelf_events import ShelfChange, ShelfChangeDetector
 from walkout.bench_facility import facility_act
+from walkout.bench_store import store_act
 from walkout.config import StoreConfig, parse_config
 from walkout.runtime import open_runtime
 
@@ -305,7 +306,9 @@ def run_bench(duration_s: float) -> None:
     shelves_ok = report(result, console)
     with tempfile.TemporaryDirectory(prefix="walkout-bench-facility-") as tmp:
         facility_ok = asyncio.run(facility_act(console, Path(tmp)))
-    if not (shelves_ok and facility_ok):
+    with tempfile.TemporaryDirectory(prefix="walkout-bench-store-") as tmp:
+        store_ok = asyncio.run(store_act(console, Path(tmp)))
+    if not (shelves_ok and facility_ok and store_ok):
         console.print("[red]bench FAILED[/]")
         raise SystemExit(1)
-    console.print("[green]bench passed: shelves and facility[/]")
+    console.print("[green]bench passed: shelves, facility and store devices[/]")
