@@ -515,3 +515,23 @@ async def test_dump_refuses_what_it_cannot_do(ups_sim: UpsSimulator, tmp_path: P
         assert message in result.stderr, result
         assert "Traceback" not in result.stderr, result
     assert not [name for name in os.listdir(tmp_path) if ".snmprec" in name]
+
+
+async def test_plain_dump_of_an_snmp_ups_writes_the_recording(
+    ups_sim: UpsSimulator, tmp_path: Path
+) -> None:
+    """``walkout dump`` (the Modbus units' command) hands an SNMP UPS to the SNMP dump."""
+    config = store_yaml(tmp_path / "store.yaml", [snmp_ups("ups-1", ups_sim.port, "public")])
+    fixture = tmp_path / "ups-1.snmprec"
+    args = ("dump", "ups-1", "-o", str(fixture), "-c", str(config))
+    result = await finish(
+        await asyncio.create_subprocess_exec(
+            str(WALKOUT), *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            cwd=tmp_path, env=cli_env(),
+        ),
+        args,
+    )  # fmt: skip
+    assert result.code == 0, result
+    _, records = check_fixture_format(fixture)
+    assert records["1.3.6.1.2.1.33.1.2.4.0"] == ("2", str(int(SIM_CHARGE_PCT)))
+    assert SIM_NAME not in fixture.read_text()

@@ -12,6 +12,7 @@ from rich.table import Table as RichTable
 
 from devices.fixture import make_fixture
 from walkout.cli.common import CONFIG_OPTION, EXIT_CONFIG, console, fail, load, run_device_call
+from walkout.cli.snmp_cmd import dump_snmp
 from walkout.config import StoreConfig
 from walkout.runtime import Runtime
 
@@ -63,8 +64,11 @@ def dump(
     output: Annotated[Path, typer.Option("--output", "-o", help="fixture file to write")],
     config: Path = CONFIG_OPTION,
 ) -> None:
-    """Read every register the profile maps and write a redacted fixture (JSON)."""
+    """Write a redacted fixture of one device: a Modbus unit (JSON) or an SNMP UPS (.snmprec)."""
     cfg = load(config)
+    if any(u.id == device and u.type == "snmp" for u in cfg.facility.ups):
+        dump_snmp(device, output, config)  # the simulators and snmpsim replay the file
+        return
     runtime = _runtime_for(cfg, device)
     profile = cfg.profile(device)
 
