@@ -33,6 +33,7 @@ from walkout.config import (
     TcpBus,
     load_calibration,
 )
+from walkout.gate_wiring import GateWiring
 from walkout.ups_wiring import UpsWiring, snmp_credentials
 
 _LOGGER = logging.getLogger(__name__)
@@ -97,6 +98,7 @@ class Runtime:
     scales: dict[str, ModbusScale] = field(default_factory=dict)
     cracs: dict[str, ModbusCrac | SnmpCrac] = field(default_factory=dict)
     upses: UpsWiring | None = None
+    gate_wiring: GateWiring | None = None
     gpus: NvmlGpus | None = None
     nvml: NvmlApi | None = None
     """The NVML to read GPUs through: None for the real library (the bench passes a fake)."""
@@ -156,13 +158,17 @@ class Runtime:
         for crac in self.config.facility.crac:
             coordinator.add(self.crac(crac.id), crac.rate_hz, CracAlarmWatch())
         self.upses = UpsWiring.build(self.config, self.bus, coordinator)
+        if self.config.gates is not None:
+            self.gate_wiring = GateWiring.build(self.config, self.bus, self.link_for_bus)
         self.coordinator = coordinator
         return coordinator
 
     async def start(self) -> None:
-        """What must be opened before polling: the trap port, NVML and its GPUs."""
+        """What must be opened before polling: the trap port, the gates, NVML and its GPUs."""
         if self.upses is not None:
             await self.upses.start()
+        if self.gate_wiring is not None:
+            await self.gate_wiring.__aenter__()  # controllers and the gate state machine
         await self.open_gpus()
 
     async def run(self) -> None:
@@ -187,21 +193,21 @@ class Runtime:
             self.coordinator.add(gpu, self.config.facility.gpus.rate_hz, lambda r: [r])
 
     async def close(self) -> None:
-        """Close the UPS sessions, NVML and every link this runtime opened, on every path."""
-        try:
+        """Let go of everything, gates first: exits are released while their links still work.
+
+        Every step runs even when an earlier one fails (the first error is raised after).
+        """
+        async with contextlib.AsyncExitStack() as stack:
+            for link in self.links.values():
+                stack.push_async_callback(link.close)
+            for crac in self.cracs.values():
+                stack.push_async_callback(crac.close)  # an SNMP unit's session; Modbus has none
+            if self.gpus is not None:
+                stack.push_async_callback(self.gpus.close)
             if self.upses is not None:
-                await self.upses.close()
-        finally:
-            try:
-                if self.gpus is not None:
-                    await self.gpus.close()
-            finally:
-                try:
-                    for crac in self.cracs.values():
-                        await crac.close()  # an SNMP unit's session; a Modbus unit has none
-                finally:
-                    for link in self.links.values():
-                        await link.close()
+                stack.push_async_callback(self.upses.close)
+            if self.gate_wiring is not None:
+                stack.push_async_callback(self.gate_wiring.close)
 
 
 def _shelf_emitter(
