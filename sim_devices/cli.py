@@ -14,20 +14,21 @@ SIGTERM, SIGINT or a ``quit`` control command stop it cleanly (exit 0).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import importlib
-import json
-import logging
-import os
-import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from sim_devices.control import ControlClient, ControlError, ControlServer
+from sim_devices.control import ControlServer
 from sim_devices.faults import FaultMode
 from sim_devices.scenario import ScenarioError, load_scenario
+from sim_devices.serve import (
+    add_control_parser,
+    add_serve_options,
+    run_action,
+    serve_until_stopped,
+)
 from sim_devices.simulator import ShelfSimulator
 
 DEMO_SCENARIO = Path(__file__).with_name("scenarios") / "demo.yaml"
@@ -60,19 +61,9 @@ def _parser() -> argparse.ArgumentParser:
         default=DEMO_SCENARIO,
         help="scenario YAML (default: the packaged demo)",
     )
-    serve.add_argument("--control-port", type=int, default=0, help="0 picks a free port")
-    serve.add_argument("--control-host", default="127.0.0.1")
-    serve.add_argument(
-        "--ready-file", type=Path, help="also write the ready line to this file (atomically)"
-    )
-    serve.add_argument(
-        "--log-level", default="INFO", type=str.upper, choices=["DEBUG", "INFO", "WARNING", "ERROR"]
-    )
+    add_serve_options(serve)
 
-    control = actions.add_parser("control", help="send one command to a running simulator")
-    control.add_argument("--port", type=int, required=True, help="the control port")
-    control.add_argument("--host", default="127.0.0.1")
-    commands = control.add_subparsers(dest="command", required=True)
+    commands = add_control_parser(actions).add_subparsers(dest="command", required=True)
 
     def unit_args(p: argparse.ArgumentParser) -> None:
         p.add_argument("--unit", type=int, required=True)
@@ -110,48 +101,21 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _write_ready_file(path: Path, line: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(line + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-
-
 async def _serve(args: argparse.Namespace) -> int:
-    try:
-        scenario = load_scenario(args.scenario)
-    except ScenarioError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        async with ShelfSimulator(scenario) as sim:
-            control = ControlServer(sim, args.control_host, args.control_port, on_quit=stop.set)
-            await control.start()
-            try:
-                line = json.dumps(
-                    {"ready": True, "servers": sim.servers, "control_port": control.port}
-                )
-                print(line, flush=True)
-                if args.ready_file is not None:
-                    _write_ready_file(args.ready_file, line)
-                await stop.wait()
-            finally:
-                await control.stop()
-    except OSError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(sig)
-    return 0
+    return await serve_until_stopped(
+        lambda: ShelfSimulator(load_scenario(args.scenario)),
+        lambda sim, on_quit: ControlServer(
+            sim, args.control_host, args.control_port, on_quit=on_quit
+        ),
+        lambda sim, port: {"servers": sim.servers, "control_port": port},
+        ready_file=args.ready_file,
+        bad_arguments=(ScenarioError,),
+    )
 
 
-async def _control(args: argparse.Namespace) -> int:
-    fields: dict[str, Any] = {}
+def _request(args: argparse.Namespace) -> dict[str, Any]:
     command = args.command.replace("-", "_")
+    fields: dict[str, Any] = {"cmd": command}
     if command in ("put", "take", "take_g", "fault"):
         fields.update(unit=args.unit, server=args.server)
     if command == "put":
@@ -166,19 +130,7 @@ async def _control(args: argparse.Namespace) -> int:
         fields.update(mode=args.mode, delay_s=args.delay)
     elif command == "state":
         fields.update(unit=args.unit, server=args.server)
-    try:
-        async with ControlClient(args.port, args.host) as client:
-            answer = await client.request(command, **fields)
-    except ControlError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except (OSError, TimeoutError) as exc:
-        print(
-            f"error: cannot reach the simulator on {args.host}:{args.port}: {exc}", file=sys.stderr
-        )
-        return 1
-    print(json.dumps(answer))
-    return 0
+    return fields
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -188,12 +140,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         module = importlib.import_module(OTHER_DEVICES[argv[0]][0])
         status: int = module.main(argv[1:])
         return status
-    args = _parser().parse_args(argv)
-    if args.action == "serve":
-        logging.basicConfig(
-            level=args.log_level,
-            stream=sys.stderr,
-            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        )
-        return asyncio.run(_serve(args))
-    return asyncio.run(_control(args))
+    return run_action(_parser().parse_args(argv), _serve, _request)

@@ -15,7 +15,6 @@ connection is closed.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import struct
 from collections.abc import Mapping
@@ -23,6 +22,7 @@ from dataclasses import asdict, dataclass
 
 from sim_devices.faults import FaultMode, wrong_unit_id
 from sim_devices.modbus_pdu import ExceptionCode, HostedUnit, exception_pdu, handle_pdu
+from sim_devices.stream_server import StreamServer
 
 log = logging.getLogger(__name__)
 
@@ -43,26 +43,17 @@ class TcpStats:
     connections_open: int = 0
 
 
-class ModbusTcpServer:
+class ModbusTcpServer(StreamServer):
     """Serves ``units`` on ``host``:``port`` (port 0 picks a free one, see :attr:`port`)."""
+
+    kind = "Modbus TCP"
 
     def __init__(
         self, units: Mapping[int, HostedUnit], host: str = "127.0.0.1", port: int = 0
     ) -> None:
+        super().__init__(host, port)
         self.units = units
-        self.host = host
-        self._requested_port = port
-        self._server: asyncio.Server | None = None
-        self._connections: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
         self._stats = TcpStats()
-
-    @property
-    def port(self) -> int:
-        """The bound port."""
-        if self._server is None:
-            raise RuntimeError("server not started")
-        port: int = self._server.sockets[0].getsockname()[1]
-        return port
 
     def stats(self) -> dict[str, float]:
         """Counters as a dict."""
@@ -71,48 +62,12 @@ class ModbusTcpServer:
 
     async def start(self) -> None:
         """Bind and listen."""
-        self._server = await asyncio.start_server(self._serve, self.host, self._requested_port)
+        await super().start()
         log.info("Modbus TCP on %s:%s units %s", self.host, self.port, sorted(self.units))
 
-    async def stop(self) -> None:
-        """Close the listener and every connection; idempotent."""
-        if self._server is not None:
-            self._server.close()
-        for task, writer in list(self._connections.items()):
-            writer.close()
-            task.cancel()
-        if self._connections:
-            await asyncio.gather(*self._connections, return_exceptions=True)
-        if self._server is not None:
-            await self._server.wait_closed()
-            self._server = None
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._connections[task] = writer
+    async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._stats.connections += 1
         peer = writer.get_extra_info("peername")
-        try:
-            await self._session(reader, writer, peer)
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass
-        except asyncio.CancelledError:
-            # Only stop() cancels this task. Ending it normally matters on
-            # Python 3.11, whose start_server callback logs a cancelled
-            # client task as an error ("Exception in callback").
-            pass
-        except Exception:
-            log.exception("Modbus TCP connection from %s failed", peer)
-        finally:
-            del self._connections[task]
-            writer.close()
-            with contextlib.suppress(ConnectionError, asyncio.CancelledError):
-                await writer.wait_closed()
-
-    async def _session(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: object
-    ) -> None:
         while True:
             try:
                 header = await reader.readexactly(MBAP.size)

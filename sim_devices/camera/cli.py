@@ -10,7 +10,8 @@
      "control_port": 40125}
 
 Logs go to stderr. SIGTERM, SIGINT or a ``quit`` control command stop it
-cleanly (exit 0). ``control`` sends one JSON request and prints the answer::
+cleanly (exit 0). ``control`` sends one JSON request and prints the answer
+(an ``ok: false`` answer goes to stderr as ``error: ...`` and exits 1)::
 
     python -m sim_devices.camera control --port 40125 '{"cmd": "fault", "mode": "freeze"}'
 """
@@ -18,19 +19,20 @@ cleanly (exit 0). ``control`` sends one JSON request and prints the answer::
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
-import logging
-import os
-import signal
-import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from sim_devices.camera.control import CameraControlServer
 from sim_devices.camera.metadata import METADATA_MODES, MetadataSettings
 from sim_devices.camera.simulator import CameraSimError, CameraSimulator
-from sim_devices.control import ControlClient
+from sim_devices.serve import (
+    add_control_parser,
+    add_serve_options,
+    run_action,
+    serve_until_stopped,
+)
 
 VTEST_ENV = "WALKOUT_VTEST"
 """Environment variable naming the pedestrian clip (Debian opencv-doc's vtest.avi)."""
@@ -67,14 +69,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--miss-rate", type=float, default=0.0)
     serve.add_argument("--id-switch-rate", type=float, default=0.0)
     serve.add_argument("--metadata-mode", choices=METADATA_MODES, default="normal")
-    serve.add_argument("--control-host", default="127.0.0.1")
-    serve.add_argument("--control-port", type=int, default=0)
-    serve.add_argument("--ready-file", type=Path, help="also write the ready line here")
-    serve.add_argument("--log-level", default="INFO")
+    add_serve_options(serve)
 
-    control = actions.add_parser("control", help="send one JSON request to a running simulator")
-    control.add_argument("--port", type=int, required=True, help="its control port")
-    control.add_argument("--host", default="127.0.0.1")
+    control = add_control_parser(actions, "send one JSON request to a running simulator")
     control.add_argument("request", help='a JSON object, e.g. \'{"cmd": "state"}\'')
     return parser
 
@@ -111,72 +108,28 @@ def _build(args: argparse.Namespace) -> CameraSimulator:
     return sim
 
 
-def _write_ready_file(path: Path, line: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(line + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-
-
 async def _serve(args: argparse.Namespace) -> int:
-    try:
-        sim = _build(args)
-    except (CameraSimError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        async with sim:
-            control = CameraControlServer(
-                sim, args.control_host, args.control_port, on_quit=stop.set
-            )
-            await control.start()
-            try:
-                line = json.dumps({"ready": True, **sim.ready(), "control_port": control.port})
-                print(line, flush=True)
-                if args.ready_file is not None:
-                    _write_ready_file(args.ready_file, line)
-                await stop.wait()
-            finally:
-                await control.stop()
-    except OSError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(sig)
-    return 0
+    return await serve_until_stopped(
+        lambda: _build(args),
+        lambda sim, on_quit: CameraControlServer(
+            sim, args.control_host, args.control_port, on_quit=on_quit
+        ),
+        lambda sim, port: {**sim.ready(), "control_port": port},
+        ready_file=args.ready_file,
+        bad_arguments=(CameraSimError, ValueError),
+    )
 
 
-async def _control(args: argparse.Namespace) -> int:
+def _request(args: argparse.Namespace) -> dict[str, Any]:
     try:
         request = json.loads(args.request)
     except json.JSONDecodeError as exc:
-        print(f"error: the request is not JSON: {exc}", file=sys.stderr)
-        return 2
+        raise ValueError(f"the request is not JSON: {exc}") from None
     if not isinstance(request, dict):
-        print("error: the request must be a JSON object", file=sys.stderr)
-        return 2
-    try:
-        async with ControlClient(args.port, args.host) as client:
-            answer = await client.raw(request)
-    except (OSError, TimeoutError) as exc:
-        print(f"error: cannot reach {args.host}:{args.port}: {exc}", file=sys.stderr)
-        return 1
-    print(json.dumps(answer))
-    return 0 if answer.get("ok") else 1
+        raise ValueError("the request must be a JSON object")
+    return request
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit status."""
-    args = _parser().parse_args(argv)
-    if args.action == "serve":
-        logging.basicConfig(
-            level=args.log_level,
-            stream=sys.stderr,
-            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        )
-        return asyncio.run(_serve(args))
-    return asyncio.run(_control(args))
+    return run_action(_parser().parse_args(argv), _serve, _request)

@@ -15,24 +15,23 @@ cleanly (exit 0). ``control`` sends one command and prints the JSON answer.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
-import logging
-import os
-import signal
-import sys
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from sim_devices.control import ControlClient, ControlError
 from sim_devices.crac.control import CracControlServer
 from sim_devices.crac.model import ControlMode, RoomParams
 from sim_devices.crac.registers import MODELS
 from sim_devices.crac.simulator import DEFAULT_PARAMS, CracSimError, CracSimulator
 from sim_devices.faults import FaultMode
 from sim_devices.serial_line import LineSettings
+from sim_devices.serve import (
+    add_control_parser,
+    add_serve_options,
+    run_action,
+    serve_until_stopped,
+)
 
 
 def _range(text: str) -> tuple[float, float]:
@@ -70,15 +69,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--setpoint-range", type=_range, help="LOW,HIGH the unit's panel allows")
     serve.add_argument("--speed", type=float, default=1.0, help="simulated seconds per second")
     serve.add_argument("--seed", type=int, default=0)
-    serve.add_argument("--control-host", default="127.0.0.1")
-    serve.add_argument("--control-port", type=int, default=0)
-    serve.add_argument("--ready-file", type=Path, help="also write the ready line here")
-    serve.add_argument("--log-level", default="INFO")
+    add_serve_options(serve)
 
-    control = actions.add_parser("control", help="send one command to a running simulator")
-    control.add_argument("--port", type=int, required=True, help="its control port")
-    control.add_argument("--host", default="127.0.0.1")
-    commands = control.add_subparsers(dest="command", required=True)
+    commands = add_control_parser(actions).add_subparsers(dest="command", required=True)
     load = commands.add_parser("set-it-load", help="IT heat load other than GPUs, W")
     load.add_argument("watts", type=float)
     gpu = commands.add_parser("set-gpu-load", help="GPU heat load, W")
@@ -139,102 +132,49 @@ def _build(args: argparse.Namespace) -> CracSimulator:
     )
 
 
-def _write_ready_file(path: Path, line: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(line + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-
-
 async def _serve(args: argparse.Namespace) -> int:
-    try:
-        sim = _build(args)
-    except (CracSimError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        async with sim:
-            control = CracControlServer(sim, args.control_host, args.control_port, on_quit=stop.set)
-            await control.start()
-            try:
-                line = json.dumps(
-                    {
-                        "ready": True,
-                        "model": sim.model,
-                        "unit_id": sim.unit_id,
-                        "servers": sim.servers,
-                        "control_port": control.port,
-                    }
-                )
-                print(line, flush=True)
-                if args.ready_file is not None:
-                    _write_ready_file(args.ready_file, line)
-                await stop.wait()
-            finally:
-                await control.stop()
-    except OSError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(sig)
-    return 0
+    return await serve_until_stopped(
+        lambda: _build(args),
+        lambda sim, on_quit: CracControlServer(
+            sim, args.control_host, args.control_port, on_quit=on_quit
+        ),
+        lambda sim, port: {
+            "model": sim.model,
+            "unit_id": sim.unit_id,
+            "servers": sim.servers,
+            "control_port": port,
+        },
+        ready_file=args.ready_file,
+        bad_arguments=(CracSimError, ValueError),
+    )
 
 
-def _request(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
+def _request(args: argparse.Namespace) -> dict[str, Any]:
     """The control command and its fields for the ``control`` subcommand's arguments."""
     command: str = args.command
     if command == "set-it-load":
-        return "set_it_load_w", {"w": args.watts}
+        return {"cmd": "set_it_load_w", "w": args.watts}
     if command == "set-gpu-load":
-        return "set_gpu_load_w", {"w": args.watts}
+        return {"cmd": "set_gpu_load_w", "w": args.watts}
     if command == "set-outdoor":
-        return "set_outdoor_c", {"c": args.celsius}
+        return {"cmd": "set_outdoor_c", "c": args.celsius}
     if command == "fault":
-        return "fault", {"name": args.name, "active": not args.clear}
+        return {"cmd": "fault", "name": args.name, "active": not args.clear}
     if command == "local-lock":
-        return "local_lock", {"on": args.state == "on", "refusal": args.refusal}
+        return {"cmd": "local_lock", "on": args.state == "on", "refusal": args.refusal}
     if command == "unit":
-        return "unit_on", {"on": args.state == "on"}
+        return {"cmd": "unit_on", "on": args.state == "on"}
     if command == "setpoint":
-        return "setpoint", {"c": args.celsius, "which": args.which}
+        return {"cmd": "setpoint", "c": args.celsius, "which": args.which}
     if command == "link-fault":
-        return "link_fault", {"mode": args.mode, "delay_s": args.delay}
+        return {"cmd": "link_fault", "mode": args.mode, "delay_s": args.delay}
     if command == "advance":
-        return "advance", {"s": args.seconds}
+        return {"cmd": "advance", "s": args.seconds}
     if command == "speed":
-        return "speed", {"x": args.factor}
-    return command, {}
-
-
-async def _control(args: argparse.Namespace) -> int:
-    command, fields = _request(args)
-    try:
-        async with ControlClient(args.port, args.host) as client:
-            answer = await client.request(command, **fields)
-    except ControlError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except (OSError, TimeoutError) as exc:
-        print(
-            f"error: cannot reach the simulator on {args.host}:{args.port}: {exc}", file=sys.stderr
-        )
-        return 1
-    print(json.dumps(answer))
-    return 0
+        return {"cmd": "speed", "x": args.factor}
+    return {"cmd": command}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit status."""
-    args = _parser().parse_args(argv)
-    if args.action == "serve":
-        logging.basicConfig(
-            level=args.log_level,
-            stream=sys.stderr,
-            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        )
-        return asyncio.run(_serve(args))
-    return asyncio.run(_control(args))
+    return run_action(_parser().parse_args(argv), _serve, _request)

@@ -21,18 +21,20 @@ answer line.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
-import logging
-import signal
-import sys
-from collections.abc import Sequence
+import contextlib
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from sim_devices.control import ControlClient, ControlError
 from sim_devices.esl.ap import SimAccessPoint, make_tags
-from sim_devices.esl.control import EslControl, EslControlServer
+from sim_devices.esl.control import EslControlServer
 from sim_devices.esl.mqtt_tags import MqttTagEmulator
+from sim_devices.serve import (
+    add_control_parser,
+    add_serve_options,
+    key_value_request,
+    run_action,
+    serve_until_stopped,
+)
 
 
 def _hw_types(text: str) -> list[int]:
@@ -73,28 +75,21 @@ def _parser() -> argparse.ArgumentParser:
         help="AP tag panels, cycled (OpenEPaperLink hwType)",
     )
     serve.add_argument("--seed", type=int, default=0)
-    serve.add_argument("--control-host", default="127.0.0.1")
-    serve.add_argument("--control-port", type=int, default=0, help="0 picks a free port")
-    serve.add_argument(
-        "--log-level", default="INFO", type=str.upper, choices=["DEBUG", "INFO", "WARNING", "ERROR"]
-    )
-    control = actions.add_parser("control", help="send one command to a running simulator")
-    control.add_argument("--port", type=int, required=True)
-    control.add_argument("--host", default="127.0.0.1")
+    add_serve_options(serve, ready_file=False)
+    control = add_control_parser(actions)
     control.add_argument("command", help="state, stats, tag, fault, miss_fraction, ... quit")
     control.add_argument("fields", nargs="*", metavar="key=value")
     return parser
 
 
-async def _serve(args: argparse.Namespace) -> int:
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    ap: SimAccessPoint | None = None
-    mqtt: MqttTagEmulator | None = None
-    control: EslControlServer | None = None
-    try:
+@contextlib.asynccontextmanager
+async def _simulators(
+    args: argparse.Namespace,
+) -> AsyncIterator[tuple[SimAccessPoint | None, MqttTagEmulator | None]]:
+    """The AP and the MQTT tags asked for, started, and stopped again (MQTT tags first)."""
+    async with contextlib.AsyncExitStack() as stack:
+        ap: SimAccessPoint | None = None
+        mqtt: MqttTagEmulator | None = None
         if not args.no_ap:
             count = args.tags if args.ap_tags is None else args.ap_tags
             ap = SimAccessPoint(
@@ -103,6 +98,7 @@ async def _serve(args: argparse.Namespace) -> int:
                 port=args.ap_port,
                 checkin_s=args.checkin_s,
             )
+            stack.push_async_callback(ap.stop)
             await ap.start()
         if args.mqtt_port is not None:
             count = args.tags if args.mqtt_tags is None else args.mqtt_tags
@@ -113,85 +109,40 @@ async def _serve(args: argparse.Namespace) -> int:
                 [f"esl{n:04d}" for n in range(count)],
                 seed=args.seed,
             )
+            stack.push_async_callback(mqtt.stop)
             try:
                 await mqtt.start(args.mqtt_timeout_s)
             except TimeoutError:
-                print(
-                    f"error: broker {args.mqtt_host}:{args.mqtt_port} not reachable",
-                    file=sys.stderr,
-                )
-                return 1
-        control = EslControlServer(
-            EslControl(ap, mqtt), args.control_host, args.control_port, on_quit=stop.set
-        )
-        await control.start()
-        ready: dict[str, Any] = {
-            "ready": True,
-            "ap": None if ap is None else {"url": ap.url, "port": ap.port, "tags": list(ap.tags)},
-            "mqtt": None
-            if mqtt is None
-            else {
-                "host": mqtt.host,
-                "port": mqtt.port,
-                "store": mqtt.store,
-                "prefix": mqtt.prefix,
-                "tags": list(mqtt.tags),
-            },
-            "control_port": control.port,
-        }
-        print(json.dumps(ready), flush=True)
-        await stop.wait()
-        return 0
-    except (OSError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        if control is not None:
-            await control.stop()
-        if mqtt is not None:
-            await mqtt.stop()
-        if ap is not None:
-            await ap.stop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(sig)
+                raise OSError(f"broker {args.mqtt_host}:{args.mqtt_port} not reachable") from None
+        yield ap, mqtt
 
 
-def _value(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
+def _ready(ap: SimAccessPoint | None, mqtt: MqttTagEmulator | None) -> dict[str, Any]:
+    return {
+        "ap": None if ap is None else {"url": ap.url, "port": ap.port, "tags": list(ap.tags)},
+        "mqtt": None
+        if mqtt is None
+        else {
+            "host": mqtt.host,
+            "port": mqtt.port,
+            "store": mqtt.store,
+            "prefix": mqtt.prefix,
+            "tags": list(mqtt.tags),
+        },
+    }
 
 
-async def _control(args: argparse.Namespace) -> int:
-    fields: dict[str, Any] = {}
-    for item in args.fields:
-        key, sep, value = item.partition("=")
-        if not sep:
-            print(f"error: {item!r} is not key=value", file=sys.stderr)
-            return 2
-        fields[key] = _value(value)
-    try:
-        async with ControlClient(args.port, args.host) as client:
-            answer = await client.request(args.command, **fields)
-    except ControlError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except (OSError, TimeoutError) as exc:
-        print(f"error: cannot reach {args.host}:{args.port}: {exc}", file=sys.stderr)
-        return 1
-    print(json.dumps(answer))
-    return 0
+async def _serve(args: argparse.Namespace) -> int:
+    return await serve_until_stopped(
+        lambda: _simulators(args),
+        lambda sims, on_quit: EslControlServer(
+            *sims, args.control_host, args.control_port, on_quit=on_quit
+        ),
+        lambda sims, port: {**_ready(*sims), "control_port": port},
+        errors=(OSError, ValueError),
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status."""
-    args = _parser().parse_args(argv)
-    if args.action == "serve":
-        logging.basicConfig(
-            level=args.log_level,
-            stream=sys.stderr,
-            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        )
-        return asyncio.run(_serve(args))
-    return asyncio.run(_control(args))
+    return run_action(_parser().parse_args(argv), _serve, key_value_request)

@@ -13,20 +13,19 @@ Logs go to stderr. The SCBK file holds 32 hex digits (or 16 raw bytes).
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
-import logging
-import os
-import signal
 import string
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from sim_devices.control import ControlClient, ControlError
 from sim_devices.osdp_pd.control import OsdpControlServer
 from sim_devices.osdp_pd.device import FaultMode, OsdpPdSimulator, PdSpec, SimError
+from sim_devices.serve import (
+    add_control_parser,
+    add_serve_options,
+    run_action,
+    serve_until_stopped,
+)
 
 
 def read_scbk(path: Path) -> bytes:
@@ -67,16 +66,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--baudrate", type=int, default=115200)
     serve.add_argument("--seed", type=int, default=0)
-    serve.add_argument("--control-port", type=int, default=0, help="0 picks a free port")
-    serve.add_argument("--control-host", default="127.0.0.1")
-    serve.add_argument("--ready-file", type=Path, help="also write the ready line here")
-    serve.add_argument(
-        "--log-level", default="INFO", type=str.upper, choices=["DEBUG", "INFO", "WARNING", "ERROR"]
-    )
+    add_serve_options(serve)
 
-    control = actions.add_parser("control", help="send one command to a running simulator")
-    control.add_argument("--port", type=int, required=True)
-    control.add_argument("--host", default="127.0.0.1")
+    control = add_control_parser(actions)
     control.add_argument("--address", type=int, help="PD address (default: the first)")
     commands = control.add_subparsers(dest="command", required=True)
     card = commands.add_parser("card", help="present a card (raw bits as hex, bit count)")
@@ -132,36 +124,15 @@ def _specs(args: argparse.Namespace) -> list[PdSpec]:
 
 
 async def _serve(args: argparse.Namespace) -> int:
-    try:
-        sim = OsdpPdSimulator(_specs(args), baudrate=args.baudrate, seed=args.seed)
-    except (SimError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        with sim:
-            control = OsdpControlServer(sim, args.control_host, args.control_port, on_quit=stop.set)
-            await control.start()
-            try:
-                line = json.dumps({"ready": True, **sim.info(), "control_port": control.port})
-                print(line, flush=True)
-                if args.ready_file is not None:
-                    tmp = args.ready_file.with_name(args.ready_file.name + ".tmp")
-                    tmp.write_text(line + "\n", encoding="utf-8")
-                    os.replace(tmp, args.ready_file)
-                await stop.wait()
-            finally:
-                await control.stop()
-    except OSError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(sig)
-    return 0
+    return await serve_until_stopped(
+        lambda: OsdpPdSimulator(_specs(args), baudrate=args.baudrate, seed=args.seed),
+        lambda sim, on_quit: OsdpControlServer(
+            sim, args.control_host, args.control_port, on_quit=on_quit
+        ),
+        lambda sim, port: {**sim.info(), "control_port": port},
+        ready_file=args.ready_file,
+        bad_arguments=(SimError, OSError),
+    )
 
 
 def _request(args: argparse.Namespace) -> dict[str, Any]:
@@ -182,31 +153,6 @@ def _request(args: argparse.Namespace) -> dict[str, Any]:
     return fields
 
 
-async def _control(args: argparse.Namespace) -> int:
-    request = _request(args)
-    try:
-        async with ControlClient(args.port, args.host) as client:
-            answer = await client.request(request.pop("cmd"), **request)
-    except ControlError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except (OSError, TimeoutError) as exc:
-        print(
-            f"error: cannot reach the simulator on {args.host}:{args.port}: {exc}", file=sys.stderr
-        )
-        return 1
-    print(json.dumps(answer))
-    return 0
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status."""
-    args = _parser().parse_args(argv)
-    if args.action == "serve":
-        logging.basicConfig(
-            level=args.log_level,
-            stream=sys.stderr,
-            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        )
-        return asyncio.run(_serve(args))
-    return asyncio.run(_control(args))
+    return run_action(_parser().parse_args(argv), _serve, _request)

@@ -14,18 +14,17 @@ or a ``quit`` control command stop it cleanly (exit 0).
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
-import logging
-import os
-import signal
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from sim_devices.clock import ManualClock
-from sim_devices.control import ControlClient, ControlError
+from sim_devices.serve import (
+    add_control_parser,
+    add_serve_options,
+    run_action,
+    serve_until_stopped,
+)
 from sim_devices.ups.config import (
     DEFAULT_SCENARIO,
     TrapTarget,
@@ -66,19 +65,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--three-phase", action="store_true", help="3 input and output lines")
     serve.add_argument("--load", type=float, help="initial load in W")
-    serve.add_argument("--control-port", type=int, default=0, help="0 picks a free port")
-    serve.add_argument("--control-host", default="127.0.0.1")
-    serve.add_argument(
-        "--ready-file", type=Path, help="also write the ready line to this file (atomically)"
-    )
-    serve.add_argument(
-        "--log-level", default="INFO", type=str.upper, choices=["DEBUG", "INFO", "WARNING", "ERROR"]
-    )
+    add_serve_options(serve)
 
-    control = actions.add_parser("control", help="send one command to a running simulator")
-    control.add_argument("--port", type=int, required=True, help="the control port")
-    control.add_argument("--host", default="127.0.0.1")
-    commands = control.add_subparsers(dest="command", required=True)
+    commands = add_control_parser(actions).add_subparsers(dest="command", required=True)
     commands.add_parser("grid-off", help="cut the mains")
     commands.add_parser("grid-on", help="restore the mains")
     set_input = commands.add_parser("set-input", help="mains voltage / frequency (sag, swell)")
@@ -104,12 +93,6 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("stats", help="agent counters")
     commands.add_parser("quit", help="stop the simulator")
     return parser
-
-
-def _write_ready_file(path: Path, line: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(line + "\n", encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def _config(args: argparse.Namespace) -> UpsConfig:
@@ -139,105 +122,64 @@ def _config(args: argparse.Namespace) -> UpsConfig:
     return parse_config(data, f"{args.config} with the command line options")
 
 
-async def _serve(args: argparse.Namespace) -> int:
-    try:
-        config = _config(args)
-    except UpsConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+def _build(args: argparse.Namespace, clock: ManualClock | None) -> UpsSimulator:
+    config = _config(args)
     if args.accel <= 0:
-        print("error: --accel must be positive", file=sys.stderr)
-        return 2
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+        raise UpsConfigError("--accel must be positive")
+    return UpsSimulator(config, clock=clock, accel=args.accel)
+
+
+def _ready(sim: UpsSimulator, control_port: int, clock: ManualClock | None) -> dict[str, Any]:
+    communities = sim.config.agent.communities
+    return {
+        "snmp": {"host": sim.host, "port": sim.port},
+        "control_port": control_port,
+        "communities": {"read": communities.read, "write": communities.write},
+        "traps": [str(t) for t in sim.agent.trap_targets],
+        "phases": sim.config.ups.phases,
+        "accel": sim.accel,
+        "manual_clock": clock is not None,
+    }
+
+
+async def _serve(args: argparse.Namespace) -> int:
     clock = ManualClock() if args.manual_clock else None
-    try:
-        async with UpsSimulator(config, clock=clock, accel=args.accel) as sim:
-            control = UpsControlServer(
-                sim, args.control_host, args.control_port, clock=clock, on_quit=stop.set
-            )
-            await control.start()
-            try:
-                communities = config.agent.communities
-                line = json.dumps(
-                    {
-                        "ready": True,
-                        "snmp": {"host": sim.host, "port": sim.port},
-                        "control_port": control.port,
-                        "communities": {"read": communities.read, "write": communities.write},
-                        "traps": [str(t) for t in sim.agent.trap_targets],
-                        "phases": config.ups.phases,
-                        "accel": args.accel,
-                        "manual_clock": clock is not None,
-                    }
-                )
-                print(line, flush=True)
-                if args.ready_file is not None:
-                    _write_ready_file(args.ready_file, line)
-                await stop.wait()
-            finally:
-                await control.stop()
-    except OSError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(sig)
-    return 0
+    return await serve_until_stopped(
+        lambda: _build(args, clock),
+        lambda sim, on_quit: UpsControlServer(
+            sim, args.control_host, args.control_port, clock=clock, on_quit=on_quit
+        ),
+        lambda sim, port: _ready(sim, port, clock),
+        ready_file=args.ready_file,
+        bad_arguments=(UpsConfigError,),
+    )
 
 
-def _request(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
+def _request(args: argparse.Namespace) -> dict[str, Any]:
     command = args.command
     if command == "grid-off":
-        return "grid_off", {}
+        return {"cmd": "grid_off"}
     if command == "grid-on":
-        return "grid_on", {}
+        return {"cmd": "grid_on"}
     if command == "set-input":
-        return "set_input", {"voltage_v": args.voltage, "frequency_hz": args.frequency}
+        return {"cmd": "set_input", "voltage_v": args.voltage, "frequency_hz": args.frequency}
     if command == "set-load":
-        return "set_load", {"load_w": args.watts}
+        return {"cmd": "set_load", "load_w": args.watts}
     if command == "set-charge":
-        return "set_charge", {"charge_pct": args.percent}
+        return {"cmd": "set_charge", "charge_pct": args.percent}
     if command == "set-ambient":
-        return "set_ambient", {"temp_c": args.celsius}
+        return {"cmd": "set_ambient", "temp_c": args.celsius}
     if command == "fault":
-        return "fault", {"mode": args.mode, "delay_s": args.delay, "on": not args.off}
+        return {"cmd": "fault", "mode": args.mode, "delay_s": args.delay, "on": not args.off}
     if command == "trap-add":
-        return "trap_add", {"target": args.target}
+        return {"cmd": "trap_add", "target": args.target}
     if command == "trap-remove":
-        return "trap_remove", {"target": args.target}
+        return {"cmd": "trap_remove", "target": args.target}
     if command == "advance":
-        return "advance", {"seconds": args.seconds}
-    return command, {}
-
-
-async def _control(args: argparse.Namespace) -> int:
-    command, fields = _request(args)
-    try:
-        async with ControlClient(args.port, args.host) as client:
-            answer = await client.request(command, **fields)
-    except ControlError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except (OSError, TimeoutError) as exc:
-        print(
-            f"error: cannot reach the simulator on {args.host}:{args.port}: {exc}", file=sys.stderr
-        )
-        return 1
-    print(json.dumps(answer))
-    return 0
+        return {"cmd": "advance", "seconds": args.seconds}
+    return {"cmd": command}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit status."""
-    args = _parser().parse_args(argv)
-    if args.action == "serve":
-        logging.basicConfig(
-            level=args.log_level,
-            stream=sys.stderr,
-            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        )
-        return asyncio.run(_serve(args))
-    return asyncio.run(_control(args))
+    return run_action(_parser().parse_args(argv), _serve, _request)

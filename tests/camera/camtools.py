@@ -1,12 +1,9 @@
-"""Test-side tools for the camera tests: a broker, condition waits, a numbered clip."""
+"""Test-side tools for the camera tests: condition waits, a numbered clip."""
 
 from __future__ import annotations
 
 import asyncio
 import os
-import socket
-import subprocess
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -90,57 +87,3 @@ async def wait_status(
                         return message
     except TimeoutError:
         raise AssertionError(f"no status {what} within {timeout_s:g} s; saw {seen}") from None
-
-
-class Mosquitto:
-    """A real broker on a loopback port of this test's own (never the system one on 1883)."""
-
-    def __init__(self, port: int, workdir: Path) -> None:
-        self.port = port
-        self.conf = workdir / "mosquitto.conf"
-        self.log = workdir / "mosquitto.log"
-        self.conf.write_text(
-            f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-        )
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self, timeout_s: float = WAIT_S) -> None:
-        """Start it and wait until it accepts TCP connections."""
-        assert self.proc is None, "already running"
-        with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(
-                ["mosquitto", "-c", str(self.conf)], stdout=log, stderr=log
-            )
-        deadline = time.monotonic() + timeout_s
-        while True:
-            if self.proc.poll() is not None:
-                code, self.proc = self.proc.returncode, None
-                raise RuntimeError(f"mosquitto exited with {code}: {self.log.read_text()[-500:]}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
-            except OSError:
-                if time.monotonic() > deadline:
-                    self.stop()
-                    raise TimeoutError(f"mosquitto not listening on {self.port}") from None
-                time.sleep(0.02)  # polling the listener of a process we started
-
-    def stop(self) -> None:
-        """SIGTERM, then SIGKILL; reaps it. Safe twice."""
-        proc, self.proc = self.proc, None
-        if proc is None:
-            return
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-    def publish(
-        self, topic: str, payload: bytes | None = None, *, file: Path | None = None
-    ) -> None:
-        """Publish with mosquitto_pub, the independent peer."""
-        args = ["mosquitto_pub", "-h", "127.0.0.1", "-p", str(self.port), "-t", topic]
-        args += ["-f", str(file)] if file is not None else ["-s"]
-        subprocess.run(args, input=payload if file is None else None, check=True, timeout=10)

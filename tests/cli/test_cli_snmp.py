@@ -19,6 +19,15 @@ from typing import Any
 
 import pytest
 import yaml
+from peers.snmprec import (
+    UPS_RECORDINGS,
+    Record,
+    community_of,
+    copy_recording,
+    read_snmprec,
+    snmprec_comments,
+)
+from peers.snmpsim import Snmpsim, V3User
 
 from devices.snmp import Community, SnmpClient, SnmpTarget, SnmpValue, Syntax, oid_tuple
 from devices.ups.snmp import SnmpUps
@@ -30,19 +39,10 @@ from walkout.cli.snmp_scan import MAX_HOSTS, Address, parse_targets
 from walkout.config import SnmpUps as SnmpUpsConfig
 
 from .clitools import WALKOUT, Result, cli_env, finish, table_rows
-from .snmptools import (
-    HANDMADE_APC,
-    RECORDINGS,
-    Snmpsim,
-    V3User,
-    community_of,
-    copy_recording,
-    octets_text,
-    read_snmprec,
-)
+from .snmptools import HANDMADE_APC, octets_text
 
 SCAN_USER = V3User("walkout-scan", "scan-auth-key-1", "scan-priv-key-1")
-PHOENIXTEC = RECORDINGS / "phoenixtec-power.snmprec.bz2"
+PHOENIXTEC = UPS_RECORDINGS / "phoenixtec-power.snmprec.bz2"
 ROUNDTRIP = "1.3.6.1.4.1.32473.9"  # RFC 5612 documentation enterprise
 FAST = ("--timeout", "0.3", "--retries", "0")
 
@@ -186,7 +186,7 @@ async def test_scan_finds_the_simulator_and_a_recording(
     ups_sim: UpsSimulator, snmpsim: Snmpsim, tmp_path: Path
 ) -> None:
     apc = community_of(HANDMADE_APC)
-    _, apc_records = read_snmprec(HANDMADE_APC)
+    apc_records = read_snmprec(HANDMADE_APC)
     result = await snmp_cli(
         "scan", "127.0.0.0/30", f"127.0.0.1:{snmpsim.port}",
         "--port", str(ups_sim.port), "--community", "public", "--community", apc, *FAST,
@@ -239,7 +239,7 @@ async def test_scan_v3_takes_its_keys_from_the_environment(
     snmpsim: Snmpsim, tmp_path: Path
 ) -> None:
     context = community_of(PHOENIXTEC)
-    _, records = read_snmprec(PHOENIXTEC)
+    records = read_snmprec(PHOENIXTEC)
     keys = {"SCAN_AUTH": SCAN_USER.auth_key, "SCAN_PRIV": SCAN_USER.priv_key}
     base = (
         f"127.0.0.1:{snmpsim.port}", "--v3-user", SCAN_USER.user, "--auth-protocol", "sha",
@@ -421,8 +421,8 @@ async def serve_and_read(fixture: Path, workdir: Path) -> UpsReading:
         await asyncio.to_thread(agent.stop)
 
 
-def check_fixture_format(path: Path) -> tuple[list[str], dict[str, tuple[str, str]]]:
-    comments, records = read_snmprec(path)
+def check_fixture_format(path: Path) -> tuple[list[str], dict[str, Record]]:
+    comments, records = snmprec_comments(path), read_snmprec(path)
     lines = [line for line in path.read_text().splitlines() if not line.startswith("#")]
     assert [line.split("|", 1)[0] for line in lines] == sorted(records, key=oid_tuple)
     assert {tag for tag, _ in records.values()} <= {
@@ -464,7 +464,7 @@ async def test_dump_of_an_apc_card_redacts_its_serial_number(
     snmpsim: Snmpsim, tmp_path: Path
 ) -> None:
     apc = community_of(HANDMADE_APC)
-    _, original = read_snmprec(HANDMADE_APC)
+    original = read_snmprec(HANDMADE_APC)
     serial = octets_text(original["1.3.6.1.4.1.318.1.1.1.1.2.3.0"])
     config = store_yaml(tmp_path / "store.yaml", [snmp_ups("apc-1", snmpsim.port, apc)])
     fixture = tmp_path / "apc-1.snmprec"

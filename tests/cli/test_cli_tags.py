@@ -6,12 +6,11 @@ file the test wrote.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from peers.mosquitto import Mosquitto
+from peers.mosquitto import Mosquitto, running_broker
 
 from sim_devices.esl.mqtt_tags import MqttTagEmulator
 
@@ -23,12 +22,8 @@ TAGS = ["t01", "t02", "t03", "t04"]
 
 @pytest.fixture
 def broker(tmp_path: Path, free_tcp_port: int) -> Iterator[Mosquitto]:
-    if shutil.which("mosquitto") is None:
-        pytest.skip("mosquitto is not installed (apt-get install mosquitto)")
-    mosquitto = Mosquitto(free_tcp_port, tmp_path)
-    mosquitto.start()
-    yield mosquitto
-    mosquitto.stop()
+    with running_broker(free_tcp_port, tmp_path) as mosquitto:
+        yield mosquitto
 
 
 @pytest.fixture

@@ -5,54 +5,31 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-import sys
 from collections.abc import AsyncIterator
-from pathlib import Path
-from typing import Any
 
 import pytest
+from peers.simprocess import Served, run_module, serving
 
 from devices.crac import CracCommandError, ModbusCrac, get_crac_profile
 from devices.modbus.link import RtuLink, TcpLink
 from sim_devices.control import ControlClient, ControlError
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-
 
 async def run_cli(*args: str) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "sim_devices.crac", *args,
-        cwd=REPO_ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    async with asyncio.timeout(15):
-        out, err = await proc.communicate()
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
+    return await run_module("sim_devices.crac", *args)
 
 
 @pytest.fixture
-async def served() -> AsyncIterator[tuple[asyncio.subprocess.Process, dict[str, Any]]]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "sim_devices.crac", "serve",
+async def served() -> AsyncIterator[Served]:
+    async with serving(
+        "sim_devices.crac", "serve",
         "--port", "0", "--control-port", "0", "--rtu", "--baudrate", "115200",
         "--it-load-w", "9000", "--setpoint-range", "20,26", "--log-level", "WARNING",
-        cwd=REPO_ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    try:
-        assert proc.stdout is not None
-        async with asyncio.timeout(15):
-            ready = json.loads(await proc.stdout.readline())
-        yield proc, ready
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-        async with asyncio.timeout(15):
-            await proc.communicate()
+    ) as served:  # fmt: skip
+        yield served
 
 
-async def test_serve_control_and_drive_it(
-    served: tuple[asyncio.subprocess.Process, dict[str, Any]],
-) -> None:
+async def test_serve_control_and_drive_it(served: Served) -> None:
     proc, ready = served
     assert ready["ready"] is True
     assert (ready["model"], ready["unit_id"]) == ("pcw1", 1)
@@ -114,9 +91,7 @@ async def test_serve_control_and_drive_it(
         assert await proc.wait() == 0
 
 
-async def test_sigterm_stops_it_cleanly(
-    served: tuple[asyncio.subprocess.Process, dict[str, Any]],
-) -> None:
+async def test_sigterm_stops_it_cleanly(served: Served) -> None:
     proc, _ = served
     proc.send_signal(signal.SIGTERM)
     async with asyncio.timeout(15):

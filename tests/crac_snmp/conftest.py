@@ -18,20 +18,22 @@ answers now (``snmpget``), never with the value in the file.
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import snmpsim_data
-from ups_snmp.conftest import _answers, free_udp_port
-from ups_snmp.snmprec import Record, community_of, read_snmprec, write_snmprec
+from peers.snmprec import (
+    UPS_RECORDINGS,
+    Record,
+    community_of,
+    copy_recording,
+    read_community,
+    read_snmprec,
+    with_changes,
+    write_snmprec,
+)
+from peers.snmpsim import Snmpsim
 
 from devices.snmp import SnmpTarget
 
@@ -50,27 +52,13 @@ from .expected import (
     TEMP_ID,
 )
 
-RECORDING = Path(snmpsim_data.__file__).parent / "data" / "UPS" / "vertiv-power.snmprec.bz2"
+RECORDING = UPS_RECORDINGS / "vertiv-power.snmprec.bz2"
 REAL = community_of(RECORDING)
-RESPONDER = Path(sys.executable).parent / "snmpsim-command-responder"
-START_DEADLINE_S = 60.0
-
-
-def _with(records: dict[str, Record], changes: dict[str, str | None]) -> dict[str, Record]:
-    """A copy with ``oid: "tag|value"`` set (None removes the object)."""
-    out = dict(records)
-    for oid, line in changes.items():
-        if line is None:
-            out.pop(oid, None)
-        else:
-            tag, value = line.split("|", 1)
-            out[oid] = Record(tag, value)
-    return out
 
 
 def _writable(records: dict[str, Record]) -> dict[str, Record]:
     setting = records[SETTING].value
-    return _with(
+    return with_changes(
         records,
         {
             # The unit's own setpoint range is 16..27 °C: outside it answers wrongValue.
@@ -84,7 +72,7 @@ def _writable(records: dict[str, Record]) -> dict[str, Record]:
 
 def _read_only(records: dict[str, Record]) -> dict[str, Record]:
     refuse = "status=notwritable,op=set"
-    return _with(
+    return with_changes(
         records,
         {
             SETTING: f"2:writecache|value={records[SETTING].value},{refuse}",
@@ -124,7 +112,7 @@ def _reordered(records: dict[str, Record]) -> dict[str, Record]:
         out[f"{COND}2.{cid}"] = Record("6", descr)
         out[f"{COND}3.{cid}"] = Record("67", str(1000 * cid))
         out[f"{COND}12.{cid}"] = Record("2", str(state))
-    return _with(
+    return with_changes(
         out,
         {
             CONDITIONS_PRESENT: f"66|{len(conditions)}",
@@ -141,7 +129,7 @@ def _reordered(records: dict[str, Record]) -> dict[str, Record]:
 def _renumbered(records: dict[str, Record]) -> dict[str, Record]:
     """The temperature identity column writable, so a test can renumber rows at run time."""
     prefix = TEMP + "2."
-    return _with(
+    return with_changes(
         records,
         {o: f"6:writecache|value={r.value}" for o, r in records.items() if o.startswith(prefix)},
     )
@@ -191,11 +179,7 @@ class Agent:
         return SnmpTarget(self.host, self.port, timeout_s=timeout_s, retries=retries)
 
     def records(self, community: str) -> dict[str, Record]:
-        for suffix in (".snmprec", ".snmprec.bz2"):
-            path = self.data_dir / f"{community}{suffix}"
-            if path.exists():
-                return read_snmprec(path)
-        raise KeyError(community)
+        return read_community(self.data_dir, community)
 
     async def net_snmp(self, tool: str, community: str, *args: str, version: str = "2c") -> str:
         """Run net-snmp's ``snmpget``/``snmpset`` against the agent: an independent peer."""
@@ -220,53 +204,11 @@ class Agent:
         return out.decode().strip()
 
 
-@contextmanager
-def serve_recordings(data: Path, cache: Path, probe_community: str) -> Iterator[int]:
-    """Run snmpsim-command-responder on ``data`` at a free loopback port until the block ends.
-
-    The UPS tests start theirs inline (tests/ups_snmp/conftest.py); this is the
-    same launch as a reusable function.
-    """
-    port = free_udp_port()
-    log_path = cache / "snmpsim.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [
-                str(RESPONDER),
-                f"--data-dir={data}",
-                f"--cache-dir={cache}",
-                f"--agent-udpv4-endpoint=127.0.0.1:{port}",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env={**os.environ, "SNMPSIM_ALLOW_ROOT": "true"},
-        )
-        try:
-            deadline = time.monotonic() + START_DEADLINE_S
-            while not _answers(port, probe_community):
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(
-                        f"snmpsim did not answer on 127.0.0.1:{port}:\n"
-                        + log_path.read_text(errors="replace")[-3000:]
-                    )
-            yield port
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-
 @pytest.fixture(scope="package")
 def agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Agent]:
-    root = tmp_path_factory.mktemp("snmpsim-crac")
-    data, cache = root / "data", root / "cache"
+    data = tmp_path_factory.mktemp("snmpsim-crac") / "data"
     data.mkdir()
-    cache.mkdir()
-    shutil.copy(RECORDING, data / RECORDING.name)
+    copy_recording(RECORDING, data)
     original = read_snmprec(RECORDING)
     for name, variant in VARIANTS.items():
         write_snmprec(
@@ -274,5 +216,5 @@ def agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Agent]:
             variant.make(original),
             header=f"Hand-made copy of {RECORDING.name} for walkout's tests: {variant.why}",
         )
-    with serve_recordings(data, cache, REAL) as port:
-        yield Agent("127.0.0.1", port, data)
+    with Snmpsim(data, REAL) as snmpsim:
+        yield Agent(snmpsim.host, snmpsim.port, data)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ups_snmp.snmprec import NUMBER_TAGS, OID, Record, oid_key
+from peers.snmprec import NUMBER_TAGS, OID, Record, oid_key
 
 LGP = "1.3.6.1.4.1.476.1.42."
 TEMP = LGP + "3.4.1.3.3.1."  # lgpEnvTemperatureEntryDegC

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 import yaml
-from ups_snmp.snmprec import OID
+from peers.snmprec import OID
 
 from devices.crac import (
     CracProfile,
@@ -57,7 +57,7 @@ def test_unknown_name_lists_both_kinds() -> None:
 
 def test_the_profile_fits_the_recording() -> None:
     """Every identity the profile reads a value from is one the recorded unit has, but one."""
-    from ups_snmp.snmprec import read_snmprec
+    from peers.snmprec import read_snmprec
 
     records = read_snmprec(RECORDING)
     liebert = get_crac_profile("liebert_gp")

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from peers.mosquitto import Mosquitto, running_broker
 
 from sim_devices.esl.mqtt_tags import MqttTagEmulator
-
-from .esltools import Mosquitto
 
 STORE = "s1"
 
@@ -18,12 +16,8 @@ STORE = "s1"
 @pytest.fixture
 def mosquitto(tmp_path: Path, free_tcp_port: int) -> Iterator[Mosquitto]:
     """A broker of this test's own (the system one on 1883 is never used)."""
-    if shutil.which("mosquitto") is None:
-        pytest.skip("mosquitto is not installed (apt-get install mosquitto)")
-    broker = Mosquitto(free_tcp_port, tmp_path)
-    broker.start()
-    yield broker
-    broker.stop()
+    with running_broker(free_tcp_port, tmp_path) as broker:
+        yield broker
 
 
 @pytest.fixture

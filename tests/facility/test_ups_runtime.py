@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from peers.snmpsim import free_udp_port
 
 from devices.bus import Message, Subscription
 from devices.errors import DeviceConnectionError
@@ -24,13 +25,6 @@ from walkout.config import parse_config
 from walkout.runtime import Runtime, open_runtime
 
 WAIT_S = 10.0
-
-
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def store(ups_port: int, trap_port: int | None, rate_hz: float) -> dict[str, Any]:

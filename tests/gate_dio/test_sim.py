@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import signal
 import struct
-import sys
 from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
+from peers.simprocess import Served, run_module, serving
 from pymodbus.client import AsyncModbusTcpClient
 
 from sim_devices.clock import ManualClock
 from sim_devices.control import ControlClient, ControlError
 from sim_devices.dio import DioSimulator, Door, DoorSpec, IoModule, ModuleSpec
 from sim_devices.modbus_pdu import handle_pdu
-
-from .test_driver import REPO_ROOT
 
 
 def fc(module: IoModule, pdu: bytes) -> bytes:
@@ -154,27 +150,15 @@ async def test_power_off_closes_the_port_and_drops_relays() -> None:
 
 
 @pytest.fixture
-async def served() -> AsyncIterator[tuple[asyncio.subprocess.Process, dict[str, Any]]]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "sim_devices.dio", "serve", "--port", "0", "--control-port", "0",
+async def served() -> AsyncIterator[Served]:
+    async with serving(
+        "sim_devices.dio", "serve", "--port", "0", "--control-port", "0",
         "--watchdog-s", "3", "--log-level", "WARNING",
-        cwd=REPO_ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    try:
-        assert proc.stdout is not None
-        async with asyncio.timeout(15):
-            ready = json.loads(await proc.stdout.readline())
-        yield proc, ready
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-        async with asyncio.timeout(15):
-            await proc.communicate()
+    ) as served:  # fmt: skip
+        yield served
 
 
-async def test_serve_ready_line_control_api_and_quit(
-    served: tuple[asyncio.subprocess.Process, dict[str, Any]],
-) -> None:
+async def test_serve_ready_line_control_api_and_quit(served: Served) -> None:
     proc, ready = served
     assert ready["ready"] is True
     assert ready["kind"] == "dio"
@@ -213,9 +197,7 @@ async def test_serve_ready_line_control_api_and_quit(
         assert await proc.wait() == 0
 
 
-async def test_serve_stops_on_sigterm(
-    served: tuple[asyncio.subprocess.Process, dict[str, Any]],
-) -> None:
+async def test_serve_stops_on_sigterm(served: Served) -> None:
     proc, _ = served
     proc.send_signal(signal.SIGTERM)
     async with asyncio.timeout(10):
@@ -223,12 +205,7 @@ async def test_serve_stops_on_sigterm(
 
 
 async def test_serve_refuses_a_bad_door() -> None:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "sim_devices.dio", "serve", "--door", "side:9:0",
-        cwd=REPO_ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    async with asyncio.timeout(15):
-        out, err = await proc.communicate()
-    assert proc.returncode == 2
-    assert out == b""
-    assert b"door side: no coil 9" in err
+    code, out, err = await run_module("sim_devices.dio", "serve", "--door", "side:9:0")
+    assert code == 2
+    assert out == ""
+    assert "door side: no coil 9" in err

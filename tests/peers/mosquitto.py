@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 WAIT_S = 10.0
 
@@ -62,3 +67,24 @@ class Mosquitto:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+    def publish(
+        self, topic: str, payload: bytes | None = None, *, file: Path | None = None
+    ) -> None:
+        """Publish with mosquitto_pub, the independent peer."""
+        args = ["mosquitto_pub", "-h", "127.0.0.1", "-p", str(self.port), "-t", topic]
+        args += ["-f", str(file)] if file is not None else ["-s"]
+        subprocess.run(args, input=payload if file is None else None, check=True, timeout=10)
+
+
+@contextlib.contextmanager
+def running_broker(port: int, workdir: Path) -> Iterator[Mosquitto]:
+    """A started broker for the block, stopped on every path; skips where none is installed."""
+    if shutil.which("mosquitto") is None:
+        pytest.skip("mosquitto is not installed (apt-get install mosquitto)")
+    broker = Mosquitto(port, workdir)
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()

@@ -5,51 +5,32 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from peers.simprocess import Served, run_module, serving
 from pymodbus.client import AsyncModbusTcpClient
 
 from sim_devices.control import ControlClient
 
-from .simtools import DEMO_SCENARIO, REPO_ROOT
+from .simtools import DEMO_SCENARIO
 
 
 async def run_cli(*args: str) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "sim_devices", "shelf", *args,
-        cwd=REPO_ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    async with asyncio.timeout(15):
-        out, err = await proc.communicate()
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
+    return await run_module("sim_devices", "shelf", *args)
 
 
 @pytest.fixture
-async def served() -> AsyncIterator[tuple[asyncio.subprocess.Process, dict[str, Any]]]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "sim_devices", "shelf", "serve",
+async def served() -> AsyncIterator[Served]:
+    async with serving(
+        "sim_devices", "shelf", "serve",
         "--scenario", str(DEMO_SCENARIO), "--control-port", "0", "--log-level", "WARNING",
-        cwd=REPO_ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    try:
-        assert proc.stdout is not None
-        async with asyncio.timeout(15):
-            ready = json.loads(await proc.stdout.readline())
-        yield proc, ready
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-        async with asyncio.timeout(15):
-            await proc.communicate()
+    ) as served:  # fmt: skip
+        yield served
 
 
-async def test_serve_ready_line_control_and_sigterm(
-    served: tuple[asyncio.subprocess.Process, dict[str, Any]],
-) -> None:
+async def test_serve_ready_line_control_and_sigterm(served: Served) -> None:
     proc, ready = served
     assert ready["ready"] is True
     assert [s["kind"] for s in ready["servers"]] == ["tcp", "tcp", "rtu"]
@@ -82,9 +63,7 @@ async def test_serve_ready_line_control_and_sigterm(
         assert await proc.wait() == 0
 
 
-async def test_quit_command_stops_process(
-    served: tuple[asyncio.subprocess.Process, dict[str, Any]],
-) -> None:
+async def test_quit_command_stops_process(served: Served) -> None:
     proc, ready = served
     code, out, _ = await run_cli("control", "--port", str(ready["control_port"]), "quit")
     assert code == 0
@@ -93,9 +72,7 @@ async def test_quit_command_stops_process(
         assert await proc.wait() == 0
 
 
-async def test_control_error_exit_status(
-    served: tuple[asyncio.subprocess.Process, dict[str, Any]],
-) -> None:
+async def test_control_error_exit_status(served: Served) -> None:
     _, ready = served
     code, _, err = await run_cli(
         "control", "--port", str(ready["control_port"]), "take", "--unit", "1", "--label", "nope"
@@ -115,14 +92,8 @@ async def test_bad_scenario_exit_status(tmp_path: Any) -> None:
 
 async def test_other_simulators_are_reached_through_the_package_entry() -> None:
     """``python -m sim_devices dio serve`` hands over to the digital-I/O simulator's own CLI."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "sim_devices", "dio", "serve", "--port", "0", "--control-port", "0",
-        cwd=REPO_ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        assert proc.stdout is not None
-        async with asyncio.timeout(15):
-            ready = json.loads(await proc.stdout.readline())
+    dio = ("sim_devices", "dio", "serve", "--port", "0", "--control-port", "0")
+    async with serving(*dio) as (proc, ready):
         assert ready["ready"] is True
         assert ready["kind"] == "dio"
         client = AsyncModbusTcpClient("127.0.0.1", port=ready["port"], timeout=2, retries=0)
@@ -132,8 +103,4 @@ async def test_other_simulators_are_reached_through_the_package_entry() -> None:
             assert not reply.isError()
         finally:
             client.close()
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        async with asyncio.timeout(15):
-            await proc.wait()
     assert proc.returncode == 0

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from peers.snmpsim import free_udp_port
 
 from sim_devices.clock import ManualClock
 from sim_devices.ups import (
@@ -21,8 +22,6 @@ from sim_devices.ups import (
     parse_config,
 )
 from sim_devices.ups.config import TrapTarget
-
-from .conftest import free_udp_port
 
 
 async def wait_until(condition: Callable[[], bool], within_s: float = 5.0) -> None:

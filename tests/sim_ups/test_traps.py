@@ -8,11 +8,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from peers.snmpsim import free_udp_port
 
 from sim_devices.clock import ManualClock
 from sim_devices.ups import UpsConfig, UpsSimulator
 
-from .conftest import free_udp_port
 from .netsnmp import needs_net_snmp, snmp
 
 pytestmark = [pytest.mark.peer, needs_net_snmp]

@@ -67,16 +67,23 @@ class UpsSection:
 
 @dataclass(frozen=True)
 class NutUser:
-    """One ``upsd.users`` entry; ``upsmon`` is the role that allows ``LOGIN``."""
+    """One ``upsd.users`` entry; ``upsmon`` is the role that allows ``LOGIN``.
+
+    ``instcmds`` lets the user run instant commands (``ALL``, or a list such
+    as ``load.off``) with ``upscmd``.
+    """
 
     name: str
     password: str
     upsmon: str | None = "secondary"
+    instcmds: str | None = None
 
     def render(self) -> str:
         lines = [f"[{self.name}]", f"  password = {_conf_quote(self.password)}"]
         if self.upsmon:
             lines.append(f"  upsmon {self.upsmon}")
+        if self.instcmds:
+            lines.append(f"  instcmds = {self.instcmds}")
         return "\n".join(lines) + "\n"
 
 

@@ -9,37 +9,30 @@ without ``.snmprec[.bz2]``; for SNMPv3 the context name is the same.
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import snmpsim_data
-from pyasn1.codec.ber import decoder, encoder
-from pysnmp.proto.api import v2c
+from peers.snmprec import (
+    UPS_RECORDINGS,
+    Record,
+    carries_subtree,
+    community_of,
+    copy_recording,
+    read_community,
+    read_snmprec,
+    with_changes,
+    write_snmprec,
+)
+from peers.snmpsim import Snmpsim, V3User
 
 from devices.snmp import AuthProtocol, PrivProtocol, SnmpTarget, UsmUser
 
-from .snmprec import (
-    Record,
-    carries_ups_mib,
-    community_of,
-    read_snmprec,
-    write_snmprec,
-)
-
-RECORDINGS_DIR = Path(snmpsim_data.__file__).parent / "data" / "UPS"
 HANDMADE = Path(__file__).parent / "data" / "apc-smart-ups-handmade.snmprec"
-RESPONDER = Path(sys.executable).parent / "snmpsim-command-responder"
-START_DEADLINE_S = 60.0
 
-UPS = "1.3.6.1.2.1.33.1."
+UPS_MIB = "1.3.6.1.2.1.33"
+UPS = UPS_MIB + ".1."
 APC = "1.3.6.1.4.1.318.1.1.1."
 
 V3_AUTH_USERS = {  # user -> (protocol, key): authNoPriv users
@@ -66,25 +59,13 @@ def ups_mib_recordings() -> list[Path]:
     """Every recording of snmpsim-data's UPS folder that has UPS-MIB objects."""
     return sorted(
         p
-        for p in RECORDINGS_DIR.iterdir()
-        if p.name.endswith((".snmprec", ".snmprec.bz2")) and carries_ups_mib(p)
+        for p in UPS_RECORDINGS.iterdir()
+        if p.name.endswith((".snmprec", ".snmprec.bz2")) and carries_subtree(p, UPS_MIB)
     )
 
 
-def _with(records: dict[str, Record], changes: dict[str, str | None]) -> dict[str, Record]:
-    """A copy with ``oid: "tag|value"`` set (None removes the object)."""
-    out = dict(records)
-    for oid, line in changes.items():
-        if line is None:
-            out.pop(oid, None)
-        else:
-            tag, value = line.split("|", 1)
-            out[oid] = Record(tag, value)
-    return out
-
-
 def _phoenixtec_on_battery(records: dict[str, Record]) -> dict[str, Record]:
-    return _with(
+    return with_changes(
         records,
         {
             UPS + "2.1.0": "2|3",  # batteryLow
@@ -105,14 +86,14 @@ def _phoenixtec_on_battery(records: dict[str, Record]) -> dict[str, Record]:
 
 
 def _eaton_general_fault(records: dict[str, Record]) -> dict[str, Record]:
-    return _with(
+    return with_changes(
         records,
         {UPS + "6.1.0": "66|1", UPS + "6.2.1.2.7": f"6|{UPS}6.3.18", UPS + "6.2.1.3.7": "67|5"},
     )
 
 
 def _eastpower_self_test(records: dict[str, Record]) -> dict[str, Record]:
-    return _with(
+    return with_changes(
         records,
         {
             UPS + "7.1.0": f"6:writecache|value={UPS}7.7.1",  # upsTestId, writable
@@ -122,7 +103,7 @@ def _eastpower_self_test(records: dict[str, Record]) -> dict[str, Record]:
 
 
 def _huawei_self_test_refused(records: dict[str, Record]) -> dict[str, Record]:
-    return _with(
+    return with_changes(
         records, {UPS + "7.1.0": f"6:writecache|value={UPS}7.7.1,status=notwritable,op=set"}
     )
 
@@ -136,7 +117,7 @@ def _apc_adv_only(records: dict[str, Record]) -> dict[str, Record]:
 
 
 def _apc_on_battery(records: dict[str, Record]) -> dict[str, Record]:
-    return _with(
+    return with_changes(
         records,
         {
             APC + "2.1.1.0": "2|3",  # batteryLow
@@ -195,11 +176,7 @@ class Agent:
         return SnmpTarget(self.host, self.port, timeout_s=timeout_s, retries=retries)
 
     def records(self, community: str) -> dict[str, Record]:
-        for suffix in (".snmprec", ".snmprec.bz2"):
-            path = self.data_dir / f"{community}{suffix}"
-            if path.exists():
-                return read_snmprec(path)
-        raise KeyError(community)
+        return read_community(self.data_dir, community)
 
 
 def v3_user(name: str, context: str, *, auth_key: str | None = None) -> UsmUser:
@@ -207,64 +184,24 @@ def v3_user(name: str, context: str, *, auth_key: str | None = None) -> UsmUser:
     return UsmUser(name, protocol, auth_key or key, context_name=context)
 
 
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _answers(port: int, community: str) -> bool:
-    """One SNMPv2c GET of sysDescr.0; True when a response comes back within 0.25 s."""
-    message = v2c.Message()
-    v2c.apiMessage.set_defaults(message)
-    v2c.apiMessage.set_community(message, community)
-    pdu = v2c.GetRequestPDU()
-    v2c.apiPDU.set_defaults(pdu)
-    v2c.apiPDU.set_varbinds(pdu, [("1.3.6.1.2.1.1.1.0", v2c.null)])
-    v2c.apiMessage.set_pdu(message, pdu)
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.settimeout(0.25)
-        sock.sendto(encoder.encode(message), ("127.0.0.1", port))
-        try:
-            data = sock.recv(65535)
-        except TimeoutError:
-            return False
-    decoder.decode(data, asn1Spec=v2c.Message())
-    return True
-
-
-def _v3_args() -> list[str]:
-    args: list[str] = []
-    for user, (protocol, key) in V3_AUTH_USERS.items():
-        args += [
-            f"--v3-user={user}",
-            f"--v3-auth-key={key}",
-            f"--v3-auth-proto={_SNMPSIM_PROTO[protocol]}",
-        ]
-    user, auth, auth_key, priv, priv_key = V3_PRIV_USER
-    args += [
-        f"--v3-user={user}",
-        f"--v3-auth-key={auth_key}",
-        f"--v3-auth-proto={_SNMPSIM_PROTO[auth]}",
-        f"--v3-priv-key={priv_key}",
-        f"--v3-priv-proto={_SNMPSIM_PROTO[priv]}",
+def _snmpsim_users() -> list[V3User]:
+    users = [
+        V3User(user, key, auth_proto=_SNMPSIM_PROTO[protocol])
+        for user, (protocol, key) in V3_AUTH_USERS.items()
     ]
-    return args
+    user, auth, auth_key, priv, priv_key = V3_PRIV_USER
+    users.append(V3User(user, auth_key, priv_key, _SNMPSIM_PROTO[auth], _SNMPSIM_PROTO[priv]))
+    return users
 
 
 @pytest.fixture(scope="package")
 def snmpsim_agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Agent]:
-    root = tmp_path_factory.mktemp("snmpsim")
-    data, cache = root / "data", root / "cache"
+    data = tmp_path_factory.mktemp("snmpsim") / "data"
     data.mkdir()
-    cache.mkdir()
     origins: dict[str, str] = {}
-    for recording in ups_mib_recordings():
-        shutil.copy(recording, data / recording.name)
-        origins[community_of(recording)] = community_of(recording)
-    shutil.copy(HANDMADE, data / HANDMADE.name)
-    origins[community_of(HANDMADE)] = community_of(HANDMADE)
+    for recording in (*ups_mib_recordings(), HANDMADE):
+        community = copy_recording(recording, data)
+        origins[community] = community
     for name, variant in VARIANTS.items():
         source = next(p for p in data.iterdir() if community_of(p) == variant.origin)
         write_snmprec(
@@ -273,36 +210,5 @@ def snmpsim_agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Agent]:
             header=f"Edited copy of {source.name} for walkout's tests: {variant.why}",
         )
         origins[name] = variant.origin
-    port = free_udp_port()
-    command = [
-        str(RESPONDER),
-        f"--data-dir={data}",
-        f"--cache-dir={cache}",
-        f"--agent-udpv4-endpoint=127.0.0.1:{port}",
-        *_v3_args(),
-    ]
-    log_path = root / "snmpsim.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            command,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env={**os.environ, "SNMPSIM_ALLOW_ROOT": "true"},
-        )
-        try:
-            deadline = time.monotonic() + START_DEADLINE_S
-            while not _answers(port, "phoenixtec-power"):
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(
-                        f"snmpsim did not answer on 127.0.0.1:{port}:\n"
-                        + log_path.read_text(errors="replace")[-3000:]
-                    )
-            yield Agent("127.0.0.1", port, data, origins)
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+    with Snmpsim(data, "phoenixtec-power", users=_snmpsim_users()) as snmpsim:
+        yield Agent(snmpsim.host, snmpsim.port, data, origins)

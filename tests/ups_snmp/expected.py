@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .snmprec import NUMBER_TAGS, TIMETICKS, Record, oid_key
+from peers.snmprec import NUMBER_TAGS, TIMETICKS, Record, oid_key
 
 UPS = "1.3.6.1.2.1.33.1."
 APC = "1.3.6.1.4.1.318.1.1.1."

@@ -23,6 +23,7 @@ import dataclasses
 from typing import Any
 
 import pytest
+from peers.snmprec import community_of
 
 from devices.snmp import Community
 from devices.ups.snmp import SnmpUps
@@ -30,7 +31,6 @@ from devices.ups.state import UpsReading
 
 from .conftest import VARIANTS, Agent, ups_mib_recordings
 from .expected import QUIRK_NAMES, expected_ietf, expected_powernet
-from .snmprec import community_of
 
 RECORDED = [community_of(p) for p in ups_mib_recordings()]
 IETF_VARIANTS = [n for n, v in VARIANTS.items() if n.startswith("ietf-")]

@@ -14,6 +14,7 @@ import shutil
 import time
 
 import pytest
+from peers.snmpsim import free_udp_port
 
 from devices.bus import Bus
 from devices.coordinator import PollingCoordinator
@@ -24,7 +25,7 @@ from devices.ups.snmp import SnmpUps
 from devices.ups.state import UpsReading, UpsTrap
 from devices.ups.trap_poll import UpsPollLoop, UpsTrapRouter
 
-from .conftest import Agent, free_udp_port
+from .conftest import Agent
 
 PERIOD_S = 60.0
 DEADLINE_S = 10.0  # far below the period: a poll inside it was brought forward
