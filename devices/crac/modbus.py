@@ -14,15 +14,14 @@ where the profile maps it, that the unit is in local mode.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import math
-import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 
 from devices.base import PolledDevice
-from devices.crac.messages import CracCommandError, CracReading
+from devices.crac.messages import CracReading
 from devices.crac.profile import BitRef, CracPoint, CracProfile
+from devices.crac.readback import CommandReadBack, show
 from devices.errors import DeviceError
 from devices.modbus.link import MODBUS_EXCEPTIONS, ModbusExceptionError, ModbusLink
 from devices.modbus.registers import (
@@ -54,7 +53,7 @@ def point_value(point: CracPoint, raw: float) -> float | None:
     return round(value, 9) if point.integer else value
 
 
-class ModbusCrac(PolledDevice[CracReading]):
+class ModbusCrac(CommandReadBack, PolledDevice[CracReading]):
     """A CRAC unit on a Modbus link (shared with other units; the CRAC never closes it).
 
     ``verify_timeout_s`` overrides the profile's: how long a command's
@@ -198,7 +197,7 @@ class ModbusCrac(PolledDevice[CracReading]):
         applied, held = await self._verify(check)
         if not applied:
             raise self._error(
-                f"{what} not applied: the unit reads back {_show(held, '°C')} after "
+                f"{what} not applied: the unit reads back {show(held, '°C')} after "
                 f"{self.verify_timeout_s:g} s{await self._why()}",
                 requested=celsius,
                 read_back=held,
@@ -230,7 +229,7 @@ class ModbusCrac(PolledDevice[CracReading]):
         held, running = seen
         status = "" if running is None else f", status says {'running' if running else 'stopped'}"
         raise self._error(
-            f"switch {state} not applied: {command.point} reads {_show(held, '')}{status} after "
+            f"switch {state} not applied: {command.point} reads {show(held, '')}{status} after "
             f"{self.verify_timeout_s:g} s{await self._why()}",
             requested=on,
             read_back=running if running is not None else held,
@@ -268,49 +267,7 @@ class ModbusCrac(PolledDevice[CracReading]):
                 held = await self.read_point(name)
             raise self._error(
                 f"unit refused {what}: exception {exc.code} ({meaning}); "
-                f"{name} still reads {_show(held, point.unit)}{await self._why()}",
+                f"{name} still reads {show(held, point.unit)}{await self._why()}",
                 requested=requested,
                 read_back=held,
             ) from exc
-
-    async def _verify(
-        self, check: Callable[[], Awaitable[tuple[bool, object]]]
-    ) -> tuple[bool, object]:
-        """Poll ``check`` until it passes or the verify timeout has passed."""
-        deadline = time.monotonic() + self.verify_timeout_s
-        while True:
-            ok, seen = await check()
-            if ok or time.monotonic() >= deadline:
-                return ok, seen
-            await asyncio.sleep(self.verify_interval_s)
-
-    async def _why(self) -> str:
-        """What the unit's own status says about a refusal (local mode, alarms), best effort."""
-        try:
-            reading = await self.read()
-        except DeviceError:
-            return ""
-        parts = []
-        if reading.local_mode:
-            parts.append("the unit is in local mode (remote commands locked at its panel)")
-        if reading.alarms:
-            parts.append(f"active alarms: {', '.join(reading.alarms)}")
-        return "; " + "; ".join(parts) if parts else ""
-
-    def _error(
-        self, message: str, *, requested: object = None, read_back: object = None
-    ) -> CracCommandError:
-        return CracCommandError(
-            message,
-            device=self.device_id,
-            address=self.address,
-            requested=requested,
-            read_back=read_back,
-        )
-
-
-def _show(value: object, unit: str) -> str:
-    if value is None:
-        return "no value"
-    text = f"{value:.2f}".rstrip("0").rstrip(".") if isinstance(value, float) else str(value)
-    return f"{text} {unit}".rstrip()

@@ -32,7 +32,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from devices.base import PolledDevice
-from devices.crac.messages import CracCommandError, CracReading
+from devices.crac.messages import CracReading
+from devices.crac.readback import CommandReadBack, show
 from devices.crac.snmp_profile import SnmpCracProfile, StateSpec, ValueSource, number
 from devices.errors import DeviceConnectionError, DeviceError, DeviceProtocolError
 from devices.snmp.client import SnmpClient, SnmpErrorStatus
@@ -58,7 +59,7 @@ class SnmpCracIdentity:
     firmware: str = ""
 
 
-class SnmpCrac(PolledDevice[CracReading]):
+class SnmpCrac(CommandReadBack, PolledDevice[CracReading]):
     """One CRAC network card, polled over SNMP.
 
     ``verify_timeout_s`` overrides the profile's: how long a command's
@@ -471,7 +472,7 @@ class SnmpCrac(PolledDevice[CracReading]):
         applied, now = await self._verify(check)
         if not applied:
             raise self._error(
-                f"{what} not applied: {oid} reads back {_show(now, '°C')} after "
+                f"{what} not applied: {oid} reads back {show(now, '°C')} after "
                 f"{self.verify_timeout_s:g} s{await self._why()}",
                 requested=celsius,
                 read_back=now,
@@ -552,58 +553,14 @@ class SnmpCrac(PolledDevice[CracReading]):
         if current is not None:
             with contextlib.suppress(DeviceError):
                 held = await current()
-        still = f"; it still reads {_show(held, unit)}" if current is not None else ""
+        still = f"; it still reads {show(held, unit)}" if current is not None else ""
         raise self._error(
             f"unit refused {what}: {reason}{still}{await self._why()}",
             requested=requested,
             read_back=held,
         )
 
-    async def _verify(
-        self, check: Callable[[], Awaitable[tuple[bool, object]]]
-    ) -> tuple[bool, object]:
-        """Poll ``check`` until it passes or the verify timeout has passed."""
-        deadline = time.monotonic() + self.verify_timeout_s
-        while True:
-            ok, seen = await check()
-            if ok or time.monotonic() >= deadline:
-                return ok, seen
-            await asyncio.sleep(self.verify_interval_s)
-
-    async def _why(self) -> str:
-        """What the unit's own status says about a refusal (local mode, alarms), best effort."""
-        try:
-            reading = await self.read()
-        except DeviceError:
-            return ""
-        parts = []
-        if reading.local_mode:
-            parts.append("the unit is in local mode (remote commands locked at its panel)")
-        if reading.alarms:
-            parts.append(f"active alarms: {', '.join(reading.alarms)}")
-        return "; " + "; ".join(parts) if parts else ""
-
-    def _error(
-        self, message: str, *, requested: object = None, read_back: object = None
-    ) -> CracCommandError:
-        return CracCommandError(
-            message,
-            device=self.device_id,
-            address=self.address,
-            requested=requested,
-            read_back=read_back,
-        )
-
 
 def _text(value: SnmpValue | None) -> str:
     """Identification text without the space/NUL padding some cards add."""
     return value.text().strip().strip("\x00").strip() if value is not None else ""
-
-
-def _show(value: object, unit: str) -> str:
-    if value is None:
-        return "no value"
-    if isinstance(value, bool):
-        return "on" if value else "off"
-    text = f"{value:.2f}".rstrip("0").rstrip(".") if isinstance(value, float) else str(value)
-    return f"{text} {unit}".rstrip()
