@@ -15,8 +15,10 @@ VENV="$ROOT/.venv"
 STAMP="$VENV/.walkout-setup.sha256"
 PYTHON="${PYTHON:-python3}"
 # Independent peers the tests talk to: socat (virtual RS-485), mbpoll (Modbus master),
-# net-snmp tools (snmptrap, snmpget), NUT (snmp-ups driver, upsd, upsc), Mosquitto.
-APT_PACKAGES=(socat mbpoll snmp snmptrapd nut-server nut-snmp nut-client mosquitto mosquitto-clients)
+# net-snmp tools (snmptrap, snmpget), NUT (snmp-ups driver, upsd, upsc), Mosquitto,
+# VictoriaMetrics (speaks the InfluxDB v2 write API).
+APT_PACKAGES=(socat mbpoll snmp snmptrapd nut-server nut-snmp nut-client mosquitto mosquitto-clients
+    victoria-metrics)
 # The top-level packages of the layout in DESIGN.md; an editable install maps the ones that
 # exist when it runs, so a package that appears later must trigger a reinstall.
 TOP_PACKAGES=(walkout devices vision_core facility dashboards sim_devices)
