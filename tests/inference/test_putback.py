@@ -1,0 +1,90 @@
+import pytest
+
+from vision_core.inference.putback import CartLine, NearbyCart, match_putback
+
+from .helpers import change, planogram
+
+PLAN = planogram(
+    {
+        "A1": [("can-330", 330, 5, (0.0, 0.6)), ("bottle-500", 500, 8, (0.6, 1.2))],
+        "C1": [("crisps-150", 160, 5, (0.0, 1.2))],
+    }
+)
+TOLERANCES = {sku: f.unit_tolerance_g for sku, f in PLAN.catalog().items()}
+
+
+def cart(session, distance, items):
+    return NearbyCart.from_items(session, distance, items, TOLERANCES)
+
+
+def test_cart_from_items_groups_units_and_takes_planogram_tolerance():
+    c = cart("s1", 0.5, [("can-330", 330.0), ("can-330", 330.0), ("gum", 20.0)])
+    assert c.lines == (
+        CartLine("can-330", 330.0, 5.0, 2),
+        CartLine("gum", 20.0, pytest.approx(0.4), 1),  # default 2 % of its weight
+    )
+
+
+def test_putback_onto_another_shelf_leaves_the_right_cart():
+    # A can from shelf A1 put down on the crisps shelf C1; the nearest shopper has crisps only.
+    near = cart("s-near", 0.4, [("crisps-150", 160.0)])
+    owner = cart("s-owner", 1.1, [("crisps-150", 160.0), ("can-330", 330.0)])
+    result = match_putback(change("C1", +332.0, position_m=0.5), [near, owner])
+    assert not result.foreign
+    assert result.session_id == "s-owner"
+    assert result.items == (("can-330", 1),)
+    assert result.residual_g == pytest.approx(2.0)
+    assert result.shelf_id == "C1"
+    assert result.also == ()
+
+
+def test_nearest_cart_first_when_several_hold_it():
+    far = cart("s-far", 2.0, [("bottle-500", 500.0)])
+    near = cart("s-near", 0.3, [("bottle-500", 500.0), ("can-330", 330.0)])
+    result = match_putback(change("A1", +498.0), [far, near])
+    assert result.session_id == "s-near"
+    assert result.items == (("bottle-500", 1),)
+    assert [m.session_id for m in result.also] == ["s-far"]  # kept as evidence for review
+
+
+def test_several_units_leave_one_cart():
+    c = cart("s1", 0.5, [("can-330", 330.0)] * 3 + [("bottle-500", 500.0)])
+    result = match_putback(change("A1", +1160.0), [c])
+    assert result.items == (("bottle-500", 1), ("can-330", 2))
+
+
+def test_cannot_put_back_more_units_than_the_cart_holds():
+    c = cart("s1", 0.5, [("can-330", 330.0)])
+    assert match_putback(change("A1", +660.0), [c]).foreign
+
+
+def test_foreign_object_matches_no_cart():
+    carts = [cart("s1", 0.5, [("can-330", 330.0)]), cart("s2", 1.0, [("bottle-500", 500.0)])]
+    result = match_putback(change("A1", +410.0), carts)
+    assert result.foreign
+    assert result.session_id is None
+    assert result.items == ()
+    assert result.confidence == 0.0
+    assert match_putback(change("A1", +330.0), []).foreign
+
+
+def test_tolerance_edge_of_a_cart_item():
+    c = cart("s1", 0.5, [("can-330", 330.0)])
+    assert match_putback(change("A1", +335.0), [c]).items == (("can-330", 1),)
+    assert match_putback(change("A1", +335.5), [c]).foreign
+    wider = match_putback(change("A1", +335.5), [c], scale_tolerance_g=1.0)
+    assert wider.items == (("can-330", 1),)
+
+
+def test_confidence_drops_when_a_cart_holds_lookalikes():
+    clear = cart("s1", 0.5, [("can-330", 330.0), ("bottle-500", 500.0)])
+    lookalike = NearbyCart(
+        "s2", 0.5, (CartLine("can-330", 330.0, 5.0), CartLine("tin", 331.0, 5.0))
+    )
+    assert match_putback(change("A1", +330.0), [clear]).confidence == pytest.approx(1.0)
+    assert match_putback(change("A1", +330.0), [lookalike]).confidence < 0.6
+
+
+def test_take_is_not_a_putback():
+    with pytest.raises(ValueError, match="weight increase"):
+        match_putback(change("A1", -330.0), [])

@@ -1,0 +1,254 @@
+"""Whose hand: the shopper at the shelf when its weight changed.
+
+Each track on the floor plan is scored by how close its nearest hand came to
+where the change happened on the shelf during the event window: one sample's
+evidence is a Gaussian of that distance (``hand_sigma_m``), and of the body's
+distance less an arm's reach when the cameras saw no wrist (``body_sigma_m``,
+wider: a body next to the shelf is weaker evidence than a hand in it), times
+a timing weight that is 1 inside the window and falls off outside it
+(``time_sigma_s``: tracks and scales have separate clocks and latencies).
+A track's score is its best sample, 0..1.
+
+The decision is explicit, never a silent guess:
+
+- ``confident``: one contender (every other track scores below
+  ``contender_ratio`` of the best) and it is bound to a session;
+- ``session``: several contenders, all in the same session (a group that
+  pays one bill): the session is charged, the hand does not matter;
+- ``wait``: contenders from different sessions, while fresh evidence may
+  still come (until ``wait_s`` after the event);
+- ``review``: still tied after that, nobody near enough, or a winner whose
+  track is bound to no session.
+"""
+
+from __future__ import annotations
+
+import bisect
+import enum
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from vision_core.shelf_events import ShelfChange
+
+Point = tuple[float, float]
+"""Floor-plan coordinates, metres."""
+
+
+@dataclass(frozen=True, slots=True)
+class FloorSample:
+    """Where a shopper was at one time: body (foot point) and the hands seen, floor metres."""
+
+    t_mono: float
+    body_m: Point
+    hands_m: tuple[Point, ...] = ()
+
+
+class ShopperTrack:
+    """One shopper's path on the floor plan, samples in time order.
+
+    ``session_id`` is None while the track is not bound to a session.
+    """
+
+    def __init__(
+        self, track_id: str, session_id: str | None, samples: Iterable[FloorSample] = ()
+    ) -> None:
+        self.track_id = track_id
+        self.session_id = session_id
+        self._times: list[float] = []
+        self._samples: list[FloorSample] = []
+        for sample in samples:
+            self.append(sample)
+
+    def append(self, sample: FloorSample) -> None:
+        """Add the newest sample; older samples are refused (bisection needs time order)."""
+        if self._times and sample.t_mono < self._times[-1]:
+            raise ValueError(
+                f"track {self.track_id}: sample at {sample.t_mono} is older than "
+                f"the last one at {self._times[-1]}"
+            )
+        self._times.append(sample.t_mono)
+        self._samples.append(sample)
+
+    def between(self, start_mono: float, end_mono: float) -> Sequence[FloorSample]:
+        """Samples with ``start_mono <= t <= end_mono``."""
+        lo = bisect.bisect_left(self._times, start_mono)
+        hi = bisect.bisect_right(self._times, end_mono)
+        return self._samples[lo:hi]
+
+    def __len__(self) -> int:
+        return len(self._samples)
+
+
+@dataclass(frozen=True, slots=True)
+class ShelfLocation:
+    """A shelf's front edge on the floor plan: position 0 m at ``start_m``."""
+
+    shelf_id: str
+    start_m: Point
+    end_m: Point
+
+    @property
+    def length_m(self) -> float:
+        """Length of the front edge."""
+        return math.dist(self.start_m, self.end_m)
+
+    def point_at(self, position_m: float) -> Point:
+        """Floor point ``position_m`` along the shelf (clamped to the shelf)."""
+        length = self.length_m
+        f = min(max(position_m / length, 0.0), 1.0) if length > 0 else 0.0
+        (x0, y0), (x1, y1) = self.start_m, self.end_m
+        return x0 + f * (x1 - x0), y0 + f * (y1 - y0)
+
+    def distance_m(self, point: Point, position_m: float | None) -> float:
+        """Distance from ``point`` to the event spot, or to the whole shelf when unknown."""
+        if position_m is not None:
+            return math.dist(point, self.point_at(position_m))
+        (x0, y0), (x1, y1) = self.start_m, self.end_m
+        dx, dy = x1 - x0, y1 - y0
+        span2 = dx * dx + dy * dy
+        f = 0.0 if span2 == 0 else ((point[0] - x0) * dx + (point[1] - y0) * dy) / span2
+        f = min(max(f, 0.0), 1.0)
+        return math.dist(point, (x0 + f * dx, y0 + f * dy))
+
+
+class Decision(enum.StrEnum):
+    """What the checkout does with an attribution."""
+
+    CONFIDENT = "confident"
+    SESSION = "session"
+    WAIT = "wait"
+    REVIEW = "review"
+
+
+@dataclass(frozen=True, slots=True)
+class TrackScore:
+    """One track's evidence: its best sample's score, distance and time."""
+
+    track_id: str
+    session_id: str | None
+    score: float
+    distance_m: float
+    t_mono: float
+    by_hand: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Attribution:
+    """The decision for one shelf change, with every track's evidence, best first.
+
+    ``session_id`` is set for ``confident`` and ``session``; ``track_id``
+    for ``confident`` only; ``wait_until_mono`` for ``wait``.
+    """
+
+    shelf_id: str
+    decision: Decision
+    session_id: str | None
+    track_id: str | None
+    reason: str
+    candidates: tuple[TrackScore, ...]
+    wait_until_mono: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AttributionSettings:
+    """Tuning of the scores and the decision (defaults for a hand-tracked store)."""
+
+    hand_sigma_m: float = 0.15
+    body_sigma_m: float = 0.30
+    reach_m: float = 0.65
+    time_sigma_s: float = 0.5
+    time_pad_s: float = 1.5
+    min_score: float = 0.3
+    contender_ratio: float = 0.5
+    wait_s: float = 10.0
+
+
+def score_track(
+    track: ShopperTrack,
+    shelf: ShelfLocation,
+    change: ShelfChange,
+    settings: AttributionSettings,
+) -> TrackScore | None:
+    """The track's best sample near the event, or None when it has no sample in the window."""
+    start, end = change.started_mono, change.t_mono
+    if change.position_m is not None:
+        spot = shelf.point_at(change.position_m)
+
+        def distance(point: Point) -> float:
+            return math.hypot(point[0] - spot[0], point[1] - spot[1])
+
+    else:
+
+        def distance(point: Point) -> float:
+            return shelf.distance_m(point, None)
+
+    best: TrackScore | None = None
+    best_score = -1.0
+    for sample in track.between(start - settings.time_pad_s, end + settings.time_pad_s):
+        outside = max(start - sample.t_mono, 0.0, sample.t_mono - end)
+        if sample.hands_m:
+            d = min(distance(h) for h in sample.hands_m)
+            z = d / settings.hand_sigma_m
+        else:
+            d = distance(sample.body_m)
+            z = max(d - settings.reach_m, 0.0) / settings.body_sigma_m
+        t = outside / settings.time_sigma_s
+        score = math.exp(-0.5 * (z * z + t * t))
+        if score > best_score:
+            best_score = score
+            best = TrackScore(
+                track.track_id, track.session_id, score, d, sample.t_mono, bool(sample.hands_m)
+            )
+    return best
+
+
+def attribute(
+    change: ShelfChange,
+    shelf: ShelfLocation,
+    tracks: Iterable[ShopperTrack],
+    *,
+    now_mono: float | None = None,
+    settings: AttributionSettings | None = None,
+) -> Attribution:
+    """Decide whose hand moved the weight; ``now_mono`` (default: event end) bounds the wait."""
+    settings = settings or AttributionSettings()
+    if change.shelf_id != shelf.shelf_id:
+        raise ValueError(f"change is for shelf {change.shelf_id!r}, not {shelf.shelf_id!r}")
+    scores = [s for s in (score_track(t, shelf, change, settings) for t in tracks) if s]
+    scores.sort(key=lambda s: (-s.score, s.distance_m, s.track_id))
+    ranked = tuple(scores)
+    now = change.t_mono if now_mono is None else now_mono
+
+    def decide(
+        decision: Decision,
+        reason: str,
+        session: str | None = None,
+        track: str | None = None,
+        wait: float | None = None,
+    ) -> Attribution:
+        return Attribution(shelf.shelf_id, decision, session, track, reason, ranked, wait)
+
+    if not ranked or ranked[0].score < settings.min_score:
+        nearest = f" (best {ranked[0].track_id}: {ranked[0].score:.2f})" if ranked else ""
+        return decide(Decision.REVIEW, f"nobody near the shelf in the event window{nearest}")
+    best = ranked[0]
+    contenders = [s for s in ranked if s.score >= best.score * settings.contender_ratio]
+    sessions = {s.session_id for s in contenders}
+    if None in sessions:
+        unbound = ", ".join(s.track_id for s in contenders if s.session_id is None)
+        return decide(Decision.REVIEW, f"contender track(s) {unbound} bound to no session")
+    if len(contenders) == 1:
+        return decide(
+            Decision.CONFIDENT,
+            f"only {best.track_id} near the shelf (score {best.score:.2f})",
+            best.session_id,
+            best.track_id,
+        )
+    names = ", ".join(f"{s.track_id}={s.score:.2f}" for s in contenders)
+    if len(sessions) == 1:
+        return decide(Decision.SESSION, f"same session at the shelf: {names}", best.session_id)
+    deadline = change.t_mono + settings.wait_s
+    if now < deadline:
+        return decide(Decision.WAIT, f"tie between sessions: {names}", wait=deadline)
+    return decide(Decision.REVIEW, f"tie between sessions unresolved after wait: {names}")

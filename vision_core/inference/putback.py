@@ -1,0 +1,162 @@
+"""Put-backs: which item leaves which cart, whatever shelf it lands on.
+
+A weight increase is matched against the carts of the shoppers near the
+shelf, nearest first: the first cart holding units whose weights explain the
+increase within their tolerances (see ``weights``) gives them back. The
+shelf it lands on does not matter; a can put down among the crisps still
+leaves the cart it was in. Other carts that could also explain it are
+listed, so a put-back between two nearby carts can be reviewed. Nothing
+matching in any cart is a foreign object (``foreign``): the caller raises an
+alert.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from vision_core.inference.weights import combined_bounds, counts_up_to, gaussian_log_density
+from vision_core.shelf_events import ShelfChange
+
+Items = tuple[tuple[str, int], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CartLine:
+    """Units of one SKU in a cart."""
+
+    sku: str
+    unit_weight_g: float
+    tolerance_g: float
+    count: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class NearbyCart:
+    """A session's cart and how far its shopper was from the put, metres."""
+
+    session_id: str
+    distance_m: float
+    lines: tuple[CartLine, ...]
+
+    @classmethod
+    def from_items(
+        cls,
+        session_id: str,
+        distance_m: float,
+        items: Iterable[tuple[str, float]],
+        tolerances_g: Mapping[str, float],
+        default_tolerance_pct: float = 2.0,
+    ) -> NearbyCart:
+        """Group ``(sku, unit_weight_g)`` items into lines.
+
+        A SKU's tolerance comes from ``tolerances_g`` (the planogram), else
+        ``default_tolerance_pct`` of its weight.
+        """
+        counts: dict[tuple[str, float], int] = {}
+        for sku, weight in items:
+            counts[sku, weight] = counts.get((sku, weight), 0) + 1
+        lines = tuple(
+            CartLine(
+                sku,
+                weight,
+                tolerances_g.get(sku, weight * default_tolerance_pct / 100),
+                count,
+            )
+            for (sku, weight), count in sorted(counts.items())
+        )
+        return cls(session_id, distance_m, lines)
+
+
+@dataclass(frozen=True, slots=True)
+class CartMatch:
+    """The best explanation of the put by one cart."""
+
+    session_id: str
+    distance_m: float
+    items: Items
+    residual_g: float
+    confidence: float
+
+
+@dataclass(frozen=True, slots=True)
+class PutbackMatch:
+    """Which items leave which cart; ``foreign`` when no cart explains the put.
+
+    ``confidence`` is the posterior of ``items`` among the chosen cart's
+    combinations; ``also`` lists other carts that could explain it too.
+    """
+
+    shelf_id: str
+    weight_g: float
+    session_id: str | None
+    items: Items
+    residual_g: float | None
+    confidence: float
+    also: tuple[CartMatch, ...]
+
+    @property
+    def foreign(self) -> bool:
+        """True when nothing in the nearby carts weighs what arrived on the shelf."""
+        return self.session_id is None
+
+
+def match_cart(
+    weight_g: float, cart: NearbyCart, *, max_items: int = 6, scale_tolerance_g: float = 0.0
+) -> CartMatch | None:
+    """Best combination of ``cart``'s units explaining ``weight_g``, or None."""
+    lines = cart.lines
+    if not lines:
+        return None
+    weights = [line.unit_weight_g for line in lines]
+    tolerances = [line.tolerance_g for line in lines]
+    limits = [line.count for line in lines]
+    scored: list[tuple[float, float, Items]] = []
+    for counts in counts_up_to(len(lines), max_items, limits):
+        total, accept, sigma = combined_bounds(counts, weights, tolerances, scale_tolerance_g)
+        residual = weight_g - total
+        if abs(residual) > accept:
+            continue
+        items = tuple(sorted((line.sku, c) for c, line in zip(counts, lines, strict=True) if c))
+        scored.append((gaussian_log_density(residual, sigma), residual, items))
+    if not scored:
+        return None
+    scored.sort(key=lambda s: (-s[0], sum(n for _, n in s[2]), s[2]))
+    top = scored[0][0]
+    total_mass = sum(math.exp(s[0] - top) for s in scored)
+    _, residual, items = scored[0]
+    return CartMatch(cart.session_id, cart.distance_m, items, residual, 1.0 / total_mass)
+
+
+def match_putback(
+    change: ShelfChange,
+    carts: Sequence[NearbyCart],
+    *,
+    max_items: int = 6,
+    scale_tolerance_g: float = 0.0,
+) -> PutbackMatch:
+    """Match a put against nearby carts, nearest shopper first."""
+    if change.kind != "put":
+        raise ValueError(f"a put-back is a weight increase, got a {change.kind}")
+    weight = abs(change.delta_g)
+    matches = [
+        m
+        for m in (
+            match_cart(weight, cart, max_items=max_items, scale_tolerance_g=scale_tolerance_g)
+            for cart in sorted(carts, key=lambda c: (c.distance_m, c.session_id))
+        )
+        if m is not None
+    ]
+    if not matches:
+        return PutbackMatch(change.shelf_id, weight, None, (), None, 0.0, ())
+    first = matches[0]
+    return PutbackMatch(
+        change.shelf_id,
+        weight,
+        first.session_id,
+        first.items,
+        first.residual_g,
+        first.confidence,
+        tuple(matches[1:]),
+    )
