@@ -26,12 +26,7 @@ OUT_DIR = Path(__file__).parent / "grafana" / "dashboards"
 STORE = '{store=~"$store"}'
 STORE_MODES = ("normal", "conserve", "degraded", "closing", "shutdown")
 
-AWAITING_TELEMETRY: dict[str, str] = {
-    "store_mode_level": (
-        "measurement 'store_mode', field 'level' = StoreMode.severity (0 normal .. 4 shutdown),"
-        " to be written from facility.supervisor's ModeChanged"
-    ),
-}
+AWAITING_TELEMETRY: dict[str, str] = {}
 """Series a panel queries that telemetry does not write yet, and what it should write."""
 
 

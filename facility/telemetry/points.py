@@ -41,6 +41,7 @@ from devices.gpu.reading import GpuReading
 from devices.health import HealthChanged, HealthState
 from devices.scale import ShelfWeights
 from devices.ups.state import BatteryStatus, GridEvent, UpsReading, UpsStatus
+from facility.supervisor.decisions import ModeChanged
 
 FieldValue = float | int | bool | None
 
@@ -403,6 +404,16 @@ def convert_crac_alarm(msg: CracAlarm, ctx: PointContext) -> list[Point]:
     )
 
 
+# --- store mode (the facility supervisor) --------------------------------------------------
+
+STORE_MODE = SeriesSpec("store_mode", ("store", "device"), ("level",))
+
+
+def convert_mode_changed(msg: ModeChanged, ctx: PointContext) -> list[Point]:
+    """The mode as its severity (0 normal .. 4 shutdown): a step on the dashboard."""
+    return _points(ctx.point("store_mode", msg, {"level": msg.mode.severity}))
+
+
 # --- GPUs --------------------------------------------------------------------------------
 
 GPU = SeriesSpec(
@@ -546,6 +557,7 @@ def default_registry() -> ConverterRegistry:
     registry.register(CracReading, (CRAC,), convert_crac_reading)
     registry.register(CracAlarm, (CRAC_ALARM,), convert_crac_alarm)
     registry.register(GpuReading, (GPU,), convert_gpu_reading)
+    registry.register(ModeChanged, (STORE_MODE,), convert_mode_changed)
     registry.register(HealthChanged, (DEVICE_HEALTH,), convert_health_changed)
     registry.register(CameraStatus, (CAMERA,), convert_camera_status)
     registry.register(TagStatus, (ESL_TAG,), convert_tag_status)
