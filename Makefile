@@ -30,7 +30,7 @@ bench:
 lint:
 	bash scripts/test.sh --lint-only
 
-BENCH ?= modbus ups_events snmp nut gate_dio esl
+BENCH ?= modbus ups_events snmp nut gate gate_dio esl camera telemetry ledger inference
 benchmark: setup
 	@set -e; for name in $(BENCH); do \
 		echo "=== benchmarks/bench_$$name.py"; \
