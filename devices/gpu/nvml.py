@@ -478,8 +478,8 @@ class NvmlGpus:
 
         The probe sets the present (power-management) limit to itself: NVML
         checks permission before anything else, so a refusal is certain and
-        an acceptance changes nothing. Runs on the NVML thread, so no set
-        from walkout can slip in between the read and the write.
+        an acceptance changes nothing. Runs on the NVML thread, so none of our
+        own limit changes can slip in between the read and the write.
         """
         slot = self._slot(index)
         return await self._run(
