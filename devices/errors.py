@@ -7,6 +7,8 @@ bus misbehaved without the caller re-assembling context.
 
 from __future__ import annotations
 
+from pydantic import ValidationError
+
 
 class DeviceError(Exception):
     """Base of every driver error."""
@@ -47,3 +49,12 @@ class DeviceCommandError(DeviceError):
 
 class ProfileError(ValueError):
     """A device profile file is invalid; the message names the file and the key."""
+
+    @classmethod
+    def from_validation(cls, exc: ValidationError, source: str, what: str) -> ProfileError:
+        """One line per problem: ``source: invalid WHAT`` then ``  key.path: message``."""
+        lines = [f"{source}: invalid {what}"]
+        for err in exc.errors():
+            path = ".".join(str(part) for part in err["loc"]) or "(top level)"
+            lines.append(f"  {path}: {err['msg']}")
+        return cls("\n".join(lines))

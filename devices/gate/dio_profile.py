@@ -201,20 +201,12 @@ class DioWiring(_Strict):
             raise ProfileError("\n".join([header, *problems]))
 
 
-def _validation_error(exc: ValidationError, source: str, what: str) -> ProfileError:
-    lines = [f"{source}: invalid {what}"]
-    for err in exc.errors():
-        path = ".".join(str(part) for part in err["loc"]) or "(top level)"
-        lines.append(f"  {path}: {err['msg']}")
-    return ProfileError("\n".join(lines))
-
-
 def parse_dio_profile(data: object, source: str) -> DioProfile:
     """Validate loaded YAML data; errors name ``source`` and the key path."""
     try:
         return DioProfile.model_validate(data)
     except ValidationError as exc:
-        raise _validation_error(exc, source, "I/O module profile") from None
+        raise ProfileError.from_validation(exc, source, "I/O module profile") from None
 
 
 def parse_wiring(data: object, source: str = "wiring") -> DioWiring:
@@ -222,7 +214,7 @@ def parse_wiring(data: object, source: str = "wiring") -> DioWiring:
     try:
         return DioWiring.model_validate(data)
     except ValidationError as exc:
-        raise _validation_error(exc, source, "gate wiring") from None
+        raise ProfileError.from_validation(exc, source, "gate wiring") from None
 
 
 def load_dio_profile_file(path: Path) -> DioProfile:

@@ -142,11 +142,7 @@ def parse_profile(data: object, source: str) -> ScaleProfile:
     try:
         return ScaleProfile.model_validate(data)
     except ValidationError as exc:
-        lines = [f"{source}: invalid device profile"]
-        for err in exc.errors():
-            path = ".".join(str(part) for part in err["loc"]) or "(top level)"
-            lines.append(f"  {path}: {err['msg']}")
-        raise ProfileError("\n".join(lines)) from None
+        raise ProfileError.from_validation(exc, source, "device profile") from None
 
 
 def load_profile_file(path: Path) -> ScaleProfile:

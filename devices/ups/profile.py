@@ -412,11 +412,7 @@ def parse_ups_profile(data: object, source: str) -> UpsProfile:
     try:
         return UpsProfile.model_validate(data)
     except ValidationError as exc:
-        lines = [f"{source}: invalid UPS profile"]
-        for err in exc.errors():
-            path = ".".join(str(part) for part in err["loc"]) or "(top level)"
-            lines.append(f"  {path}: {err['msg']}")
-        raise ProfileError("\n".join(lines)) from None
+        raise ProfileError.from_validation(exc, source, "UPS profile") from None
 
 
 def load_ups_profile_file(path: Path) -> UpsProfile:
