@@ -27,8 +27,9 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
+from devices.crac.profile_model import ProfileModel
 from devices.crac.snmp_profile import SnmpCracProfile
 from devices.errors import ProfileError
 from devices.modbus.registers import DataType, RegisterSpan, Table, WordOrder
@@ -45,25 +46,7 @@ _INT_RANGE = {
 }
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _no_boolean_keys(cls, data: object) -> object:
-        # YAML 1.1 reads the keys on/off/yes/no as booleans; say so instead of
-        # pydantic's "Keys should be strings".
-        if isinstance(data, dict):
-            flags = sorted(str(k).lower() for k in data if isinstance(k, bool))
-            if flags:
-                raise ValueError(
-                    f"key(s) read by YAML as {', '.join(flags)} (on/off/yes/no are booleans "
-                    "in YAML): use the field names this profile format defines"
-                )
-        return data
-
-
-class CracPoint(_Strict):
+class CracPoint(ProfileModel):
     """One register (or register pair) of the map: ``value = raw * scale``.
 
     ``unknown``: the raw value the unit sends when it has no value (a broken
@@ -101,7 +84,7 @@ class CracPoint(_Strict):
         return self.type is not DataType.FLOAT32
 
 
-class BitRef(_Strict):
+class BitRef(ProfileModel):
     """One bit of an integer point; ``active_low``: the bit is 0 when the thing is true."""
 
     point: str
@@ -109,14 +92,14 @@ class BitRef(_Strict):
     active_low: bool = False
 
 
-class AlarmWord(_Strict):
+class AlarmWord(ProfileModel):
     """An integer point whose bits are alarms, bit number -> alarm name."""
 
     point: str
     bits: dict[int, str] = Field(min_length=1)
 
 
-class ReadingMap(_Strict):
+class ReadingMap(ProfileModel):
     """Which points make up a reading; a field left out reads as None."""
 
     supply_air_c: str | None = None
@@ -155,7 +138,7 @@ class ReadingMap(_Strict):
         return found
 
 
-class SetpointCommand(_Strict):
+class SetpointCommand(ProfileModel):
     """The temperature setpoint the unit regulates to, and the range this model accepts.
 
     ``tolerance_c``: how far the read-back may differ from what was asked
@@ -168,7 +151,7 @@ class SetpointCommand(_Strict):
     tolerance_c: float | None = Field(default=None, gt=0)
 
 
-class SwitchCommand(_Strict):
+class SwitchCommand(ProfileModel):
     """Unit on/off: the values written to ``point`` for on and off.
 
     (Not ``on:``/``off:``: YAML 1.1 reads those keys as booleans.)
@@ -179,14 +162,14 @@ class SwitchCommand(_Strict):
     off_value: int = 0
 
 
-class PulseCommand(_Strict):
+class PulseCommand(ProfileModel):
     """A command register written once (alarm reset)."""
 
     point: str
     value: int = 1
 
 
-class Commands(_Strict):
+class Commands(ProfileModel):
     """Commands this model takes; ``verify_timeout_s`` is how long a read-back may take."""
 
     setpoint: SetpointCommand | None = None
@@ -195,7 +178,7 @@ class Commands(_Strict):
     verify_timeout_s: float = Field(default=2.0, gt=0, le=60)
 
 
-class CracProfile(_Strict):
+class CracProfile(ProfileModel):
     """Register map of one precision air conditioner model over Modbus."""
 
     name: str = Field(pattern=_NAME.pattern)

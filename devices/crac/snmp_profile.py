@@ -27,8 +27,9 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
+from devices.crac.profile_model import ProfileModel
 from devices.snmp.values import NUMERIC, SnmpValue, Syntax, normalize_oid
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -54,25 +55,7 @@ def _oid(value: str) -> str:
 Oid = Annotated[str, AfterValidator(_oid)]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _no_boolean_keys(cls, data: object) -> object:
-        # YAML 1.1 reads the keys on/off/yes/no as booleans; say so instead of
-        # pydantic's "Keys should be strings".
-        if isinstance(data, dict):
-            flags = sorted(str(k).lower() for k in data if isinstance(k, bool))
-            if flags:
-                raise ValueError(
-                    f"key(s) read by YAML as {', '.join(flags)} (on/off/yes/no are booleans "
-                    "in YAML): use the field names this profile format defines"
-                )
-        return data
-
-
-class TableSpec(_Strict):
+class TableSpec(ProfileModel):
     """A table whose rows are identified by the OID in ``identity_column``.
 
     Column ``n`` of the row with index ``i`` is ``entry.n.i``. ``rows`` names
@@ -107,7 +90,7 @@ class TableSpec(_Strict):
         return self.column(self.identity_column)
 
 
-class ValueSource(_Strict):
+class ValueSource(ProfileModel):
     """Where a number comes from: ``value = raw * scale``.
 
     Either ``oid`` (a scalar, with its ``.0``) or ``table`` + ``row`` +
@@ -148,7 +131,7 @@ class ValueSource(_Strict):
         return round(raw * self.scale, 9)
 
 
-class StateSpec(_Strict):
+class StateSpec(ProfileModel):
     """An enumerated scalar read as a boolean; other values read as unknown."""
 
     oid: Oid
@@ -181,7 +164,7 @@ def _as_list(value: object) -> object:
 Sources = tuple[ValueSource, ...]
 
 
-class ReadingMap(_Strict):
+class ReadingMap(ProfileModel):
     """Which sources make up a reading; a field left out reads as None.
 
     A numeric field is a list of sources, the first known value wins (the GP
@@ -224,7 +207,7 @@ class ReadingMap(_Strict):
         return found
 
 
-class AlarmTableSpec(_Strict):
+class AlarmTableSpec(ProfileModel):
     """A conditions table: one row per active condition, named by an OID in ``name_column``.
 
     ``state_column`` (optional): rows whose state is not in ``active_values``
@@ -254,7 +237,7 @@ class AlarmTableSpec(_Strict):
         return f"{self.entry}.{number}"
 
 
-class IdentifySpec(_Strict):
+class IdentifySpec(ProfileModel):
     """OIDs that identify a unit; every one of ``detect`` must answer for the profile to apply."""
 
     detect: tuple[Oid, ...] = Field(min_length=1)
@@ -288,7 +271,7 @@ class SetpointCommand(ValueSource):
         return abs(self.scale) / 2 + 1e-9
 
 
-class SetCommand(_Strict):
+class SetCommand(ProfileModel):
     """One SET of an INTEGER object."""
 
     oid: Oid
@@ -296,14 +279,14 @@ class SetCommand(_Strict):
     description: str = ""
 
 
-class SwitchCommand(_Strict):
+class SwitchCommand(ProfileModel):
     """Unit on and off: a SET each (not ``on:``/``off:``: YAML 1.1 reads those as booleans)."""
 
     switch_on: SetCommand
     switch_off: SetCommand
 
 
-class Commands(_Strict):
+class Commands(ProfileModel):
     """Commands the units take; ``verify_timeout_s`` is how long a read-back may take."""
 
     setpoint: SetpointCommand | None = None
@@ -312,7 +295,7 @@ class Commands(_Strict):
     verify_timeout_s: float = Field(default=5.0, gt=0, le=60)
 
 
-class SnmpCracProfile(_Strict):
+class SnmpCracProfile(ProfileModel):
     """The OID map of one precision air conditioner MIB (or MIB family)."""
 
     name: str = Field(pattern=_NAME.pattern)
