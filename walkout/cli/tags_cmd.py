@@ -114,7 +114,8 @@ def push(
             raise fail("no tags: map tags to shelves in esl.shelves or give --tag", EXIT_CONFIG)
         changes = test_pattern(targets)
     if tag and prices is not None:
-        changes = {t: c for t, c in changes.items() if t in set(tag)}
+        wanted = set(tag)
+        changes = {t: c for t, c in changes.items() if t in wanted}
 
     async def go() -> BulkResult:
         backend = make_tag_backend(esl, cfg.store.id)
