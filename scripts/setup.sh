@@ -141,6 +141,8 @@ fi
 rm -f "$STAMP"
 log "installing requirements/dev.txt into .venv"
 "$VENV/bin/python" -m pip install --disable-pip-version-check -q -r requirements/dev.txt
+log "installing requirements/nodeps.txt (--no-deps: see its header)"
+"$VENV/bin/python" -m pip install --disable-pip-version-check -q --no-deps -r requirements/nodeps.txt
 log "installing walkout (editable, --no-deps)"
 "$VENV/bin/python" -m pip install --disable-pip-version-check -q --no-deps -e .
 echo "$want" >"$STAMP"
