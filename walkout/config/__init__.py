@@ -42,9 +42,17 @@ from walkout.config.gates import (
 from walkout.config.loading import load_config, parse_config
 from walkout.config.modbus import ModbusSection, ModbusUnit, RtuBus, TcpBus
 from walkout.config.secrets import SecretError, SecretRef
+from walkout.config.services import (
+    AlertsSection,
+    HostShutdown,
+    MqttSection,
+    SupervisorSection,
+    TelemetrySection,
+)
 from walkout.config.store import Location, Shelf, StoreConfig, StoreInfo
 
 __all__ = [
+    "AlertsSection",
     "AllowListCheckConfig",
     "CalibrationEntry",
     "CalibrationFile",
@@ -58,11 +66,13 @@ __all__ = [
     "GatesSection",
     "Gpus",
     "GridBands",
+    "HostShutdown",
     "HttpCheckConfig",
     "Location",
     "ModbusSection",
     "ModbusUnit",
     "MqttBackend",
+    "MqttSection",
     "NutUps",
     "OeplBackend",
     "OsdpController",
@@ -76,7 +86,9 @@ __all__ = [
     "SnmpV3",
     "StoreConfig",
     "StoreInfo",
+    "SupervisorSection",
     "TcpBus",
+    "TelemetrySection",
     "TrapListener",
     "load_calibration",
     "load_config",

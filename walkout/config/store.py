@@ -13,6 +13,7 @@ from walkout.config.esl import EslSection
 from walkout.config.facility import Crac, FacilitySection
 from walkout.config.gates import Gate, GatesSection
 from walkout.config.modbus import Identifier, ModbusSection, ModbusUnit, RtuBus, TcpBus
+from walkout.config.services import AlertsSection, MqttSection, SupervisorSection, TelemetrySection
 
 
 class StoreInfo(Strict):
@@ -55,6 +56,10 @@ class StoreConfig(Strict):
     esl: EslSection | None = None
     gates: GatesSection | None = None
     cameras: list[Camera] = Field(default_factory=list)
+    supervisor: SupervisorSection = SupervisorSection()
+    alerts: AlertsSection = AlertsSection()
+    telemetry: TelemetrySection | None = None
+    mqtt: MqttSection | None = None
 
     def bus(self, bus_id: str) -> TcpBus | RtuBus:
         """The bus with this id."""
