@@ -9,6 +9,13 @@ the same messages give the same decisions.
 
 Event time never runs backwards here: a message stamped before the latest
 one seen is applied to its device's state but judged at the latest time.
+
+Commands from people and building systems arrive as *holds* (``hold`` /
+``release``): a fire alarm or a demand-response request is a floor (the
+store is at least in that mode, like a rule that holds); an operator's
+mode override is exact (the store is in that mode, stepping down without
+waiting out the dwell) except that a rule asking for closing or shutdown
+still wins: no override keeps a store open on a dying battery.
 """
 
 from __future__ import annotations
@@ -65,6 +72,18 @@ class _Crac:
     offline: bool = False
 
 
+@dataclass(frozen=True)
+class _External:
+    mode: StoreMode
+    until_t: float | None
+    explanation: str
+    exact: bool
+
+
+SAFETY_FLOOR = StoreMode.CLOSING
+"""Rules asking for this mode or a worse one override an operator's exact mode override."""
+
+
 @dataclass
 class _Held:
     finding: Finding
@@ -105,6 +124,7 @@ class Supervisor:
         self._held: dict[str, _Held] = {}
         self._caps_sent: dict[str, float] = {}
         self._last_facts: Facts | None = None
+        self._external: dict[str, _External] = {}
 
     # --- what it holds ------------------------------------------------------------------
 
@@ -160,6 +180,38 @@ class Supervisor:
     def tick(self, t: float) -> list[Decision]:
         """Let event time reach ``t`` with no new message."""
         return self._decide(t, gpu=None)
+
+    def hold(
+        self,
+        name: str,
+        mode: StoreMode,
+        t: float,
+        *,
+        until_t: float | None = None,
+        explanation: str = "",
+        exact: bool = False,
+    ) -> list[Decision]:
+        """Hold the store in ``mode`` (at least, or exactly) until ``until_t`` or ``release``.
+
+        ``name`` identifies the hold (``fire_alarm``, ``demand_response``,
+        ``mode_override``); holding the same name again replaces it.
+        """
+        if until_t is not None and until_t <= t:
+            raise ValueError(f"hold {name!r}: until_t {until_t} is not after t {t}")
+        if exact:  # one exact override at a time: the newest wins
+            for other in [n for n, e in self._external.items() if e.exact]:
+                del self._external[other]
+        self._external[name] = _External(mode, until_t, explanation or name, exact)
+        return self._decide(t, gpu=None)
+
+    def release(self, name: str, t: float) -> list[Decision]:
+        """End a hold (nothing happens when it is not held)."""
+        self._external.pop(name, None)
+        return self._decide(t, gpu=None)
+
+    def holds(self) -> dict[str, StoreMode]:
+        """The commands holding the store now, by name."""
+        return {name: e.mode for name, e in sorted(self._external.items())}
 
     def _on_ups(self, reading: UpsReading) -> None:
         ups = self._ups.setdefault(reading.source, _Ups())
@@ -337,6 +389,13 @@ class Supervisor:
             held = self._held[name]
             if held.finding.mode.severity > target.severity:
                 target, driver = held.finding.mode, held
+        exact = self._external_step(now, target, driver, out)
+        if exact is not None:
+            return exact
+        for name, ext in sorted(self._external.items()):
+            if ext.mode.severity > target.severity:
+                target = ext.mode
+                driver = _Held(Finding(name, ext.mode, ext.explanation), now, 0.0)
         entered = self._entered_t if self._entered_t is not None else now
         if target.severity > self._mode.severity:
             assert driver is not None
@@ -366,6 +425,34 @@ class Supervisor:
                 )
             return True
         return False
+
+    def _external_step(
+        self, now: float, rules_target: StoreMode, driver: _Held | None, out: list[Decision]
+    ) -> bool | None:
+        """Expire holds; apply an exact override. None: no override, the caller decides."""
+        for name in [n for n, e in self._external.items() if e.until_t is not None]:
+            until = self._external[name].until_t
+            if until is not None and now >= until:
+                _LOGGER.info("hold %s expired", name)
+                del self._external[name]
+        exact = [(n, e) for n, e in self._external.items() if e.exact]
+        if not exact:
+            return None
+        name, ext = exact[0]
+        target, rule, explanation = ext.mode, name, ext.explanation
+        figures: tuple[tuple[str, float | str | bool | None], ...] = ()
+        floors = [e.mode for e in self._external.values() if not e.exact]
+        for floor in floors:  # a fire alarm is not overridden by an operator
+            target = target.worse(floor)
+        safety = driver is not None and rules_target.severity >= SAFETY_FLOOR.severity
+        if safety and driver is not None and rules_target.severity > target.severity:
+            target, rule = rules_target, driver.finding.rule
+            explanation = f"{driver.finding.explanation} (overrides {name})"
+            figures = driver.finding.figures
+        if target is self._mode:
+            return False
+        self._switch(target, rule, explanation, figures, now, out)
+        return True
 
     def _switch(
         self,
