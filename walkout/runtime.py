@@ -20,6 +20,7 @@ from devices.esl.backend import TagBackend
 from devices.esl.fleet import EslFleet
 from devices.esl.mqtt import MqttEsl
 from devices.esl.oepl import OeplAccessPoint
+from devices.gate.machine import GateMachine
 from devices.gpu import NvmlApi, NvmlGpus
 from devices.modbus.link import ModbusLink, RtuLink, TcpLink
 from devices.scale import CellCalibration, ModbusScale, ScaleReading, ShelfView
@@ -103,6 +104,11 @@ class Runtime:
     nvml: NvmlApi | None = None
     """The NVML to read GPUs through: None for the real library (the bench passes a fake)."""
     coordinator: PollingCoordinator | None = None
+
+    @property
+    def gate_machine(self) -> GateMachine | None:
+        """The gates' state machine, once started (None in a store without gates)."""
+        return None if self.gate_wiring is None else self.gate_wiring.machine
 
     def link_for_bus(self, bus_id: str) -> ModbusLink:
         """The one link of a bus, made on first use and shared by every unit on it."""

@@ -7,12 +7,14 @@ import logging
 import typer
 
 from walkout.cli import (
+    alerts_cmd,
     bench_cmd,
     camera_cmd,
     crac_cmd,
     devices_cmd,
     gate_cmd,
     gpu_cmd,
+    plan_cmd,
     run_cmd,
     scale_cmd,
     scan_cmd,
@@ -41,8 +43,10 @@ app.add_typer(ups_cmd.app, name="ups")
 app.add_typer(gate_cmd.app, name="gate")
 app.add_typer(camera_cmd.app, name="camera")
 app.add_typer(snmp_cmd.app, name="snmp")
+app.add_typer(alerts_cmd.app, name="alerts")
 app.command("bench")(bench_cmd.bench)
 app.command("run")(run_cmd.run)
+app.command("plan")(plan_cmd.plan_cmd)
 
 
 @app.callback()

@@ -1,4 +1,4 @@
-"""``walkout run``: the store process (shelf scales and shelf events, for now)."""
+"""``walkout run``: the store process: devices, shelf events and the facility services."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from devices.scale import ShelfWeights
 from vision_core.shelf_events import ShelfChange, ShelfChangeDetector
 from walkout.cli.common import CONFIG_OPTION, console, load, run_device_call
 from walkout.config import StoreConfig
+from walkout.facility_wiring import open_facility
 from walkout.runtime import open_runtime
 
 
@@ -39,10 +40,14 @@ async def _run(config: StoreConfig) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        async with open_runtime(config) as runtime:
+        async with (
+            open_runtime(config) as runtime,
+            open_facility(config, runtime.bus, gates=runtime.gate_machine) as facility,
+        ):
             messages = runtime.bus.subscribe(ShelfWeights, HealthChanged, maxsize=10_000)
             tasks = [
                 asyncio.create_task(runtime.run(), name="runtime"),
+                asyncio.create_task(facility.run(), name="facility"),
                 asyncio.create_task(_report(messages, config), name="report"),
                 asyncio.create_task(stop.wait(), name="stop-signal"),
             ]
@@ -62,7 +67,7 @@ async def _run(config: StoreConfig) -> None:
 
 
 def run(config: Path = CONFIG_OPTION) -> None:
-    """Run the store: poll every shelf scale, report health changes and shelf events."""
+    """Run the store: every device, shelf events, supervisor, alerts, telemetry and MQTT."""
     cfg = load(config)
     console.print(
         f"walkout running store {cfg.store.id}: {len(cfg.shelves)} shelves (Ctrl-C stops)"

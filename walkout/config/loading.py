@@ -158,12 +158,15 @@ def parse_config(
     if problems:
         raise ConfigError(source, problems)
     if base_dir is not None:
-        cfg = cfg.model_copy(
-            update={
-                "calibration_file": base_dir / cfg.calibration_file,
-                "profile_dirs": [base_dir / p for p in cfg.profile_dirs],
-            }
-        )
+        update: dict[str, object] = {
+            "calibration_file": base_dir / cfg.calibration_file,
+            "profile_dirs": [base_dir / p for p in cfg.profile_dirs],
+            "alerts": cfg.alerts.model_copy(update={"db": base_dir / cfg.alerts.db}),
+        }
+        if cfg.telemetry is not None:
+            buffer_dir = base_dir / cfg.telemetry.buffer_dir
+            update["telemetry"] = cfg.telemetry.model_copy(update={"buffer_dir": buffer_dir})
+        cfg = cfg.model_copy(update=update)
     return cfg
 
 

@@ -1,0 +1,61 @@
+"""Tuning of the checkout engine (a plain frozen dataclass; the store config validates it)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from vision_core.inference.attribution import AttributionSettings
+from vision_core.ledger.settlement import SettlementPolicy
+
+
+@dataclass(frozen=True, slots=True)
+class CheckoutSettings:
+    """How long decisions may wait, and what counts as dwelling.
+
+    ``wait_s``: how long after a shelf event its undecided attribution may
+    wait for evidence (late track samples, a track bound to its session)
+    before it goes to review; it replaces ``attribution.wait_s``.
+    ``settle_deadline_s``: how long after a session closes its still-pending
+    items may wait before the ledger sends them to review (the receipt
+    target is 5 s after leaving); the ledger must be opened with
+    :meth:`settlement_policy`.
+    ``dwell_s`` / ``dwell_radius_m``: a shopper whose body stays within the
+    radius of one shelf's front edge this long is dwelling there.
+    ``track_retention_s``: samples older than this (store time) are dropped;
+    it must cover an event's duration, the time pad and ``wait_s``.
+    ``max_putback_items``: most units one put-back is assumed to return.
+    """
+
+    currency: str = "EUR"
+    wait_s: float = 10.0
+    settle_deadline_s: float = 5.0
+    dwell_s: float = 3.0
+    dwell_radius_m: float = 0.8
+    track_retention_s: float = 120.0
+    max_putback_items: int = 6
+    attribution: AttributionSettings = field(default_factory=AttributionSettings)
+
+    def __post_init__(self) -> None:
+        if len(self.currency) != 3 or not self.currency.isalpha() or not self.currency.isupper():
+            raise ValueError(f"currency must be an ISO 4217 code like 'EUR', got {self.currency!r}")
+        for name in ("wait_s", "settle_deadline_s", "dwell_s", "dwell_radius_m"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        if self.max_putback_items < 1:
+            raise ValueError(f"max_putback_items must be >= 1, got {self.max_putback_items}")
+        needed = self.wait_s + 2 * self.attribution.time_pad_s
+        if self.track_retention_s < needed:
+            raise ValueError(
+                f"track_retention_s must be >= wait_s + 2 x time_pad_s = {needed:g} s, "
+                f"got {self.track_retention_s}"
+            )
+
+    @property
+    def attribution_settings(self) -> AttributionSettings:
+        """The attribution tuning with this engine's ``wait_s``."""
+        return dataclasses.replace(self.attribution, wait_s=self.wait_s)
+
+    def settlement_policy(self) -> SettlementPolicy:
+        """The policy to open the ledger with (``review_after_s = settle_deadline_s``)."""
+        return SettlementPolicy(review_after_s=self.settle_deadline_s)

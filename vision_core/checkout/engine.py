@@ -1,0 +1,579 @@
+"""The checkout engine: gate, shelf and track messages in; ledger events and notices out.
+
+Inputs (``CheckoutEngine.feed``; anything else is a :class:`CheckoutInputError`):
+
+- gate events (``devices.gate.machine``): ``Admitted`` opens a session,
+  ``Entered`` adds a member (``"<session_id>/<person>"``), ``Exited`` with a
+  ``session_id`` counts one of its people out (the session closes when all
+  have left); mapped by :func:`vision_core.ledger.ledger.from_gate`. Other
+  gate events, and an ``Exited`` with no session, change nothing (``[]``):
+  binding an anonymous exit to a session is the tracker's job.
+- ``ShelfChange`` (``vision_core.shelf_events``): a take or a put on one
+  shelf. Its shelf must have a :class:`ShelfLocation`; a take's shelf must be
+  in the planogram. Its item id is ``"<shelf_id>@<t_mono!r>"``: the same
+  change fed twice is handled once (also across a restart on the same ledger).
+- ``TrackSample`` (``vision_core.checkout.messages``): one
+  ``FloorSample`` of one shopper track, in time order per track, with the
+  track's session binding (None while unbound) and member name.
+- ledger events given directly (operators: ``ReviewResolved``,
+  ``SessionClosed``): recorded as they are.
+
+``tick(t_mono)`` lets store time pass without a message: undecided items
+are looked at again, those past ``wait_s`` decided or sent to review, and
+the ledger settles or sends to review what its deadline says.
+
+Outputs (both methods return them in order; the service publishes them):
+every ledger event recorded (``SessionOpened``, ``MemberJoined``,
+``MemberExited``, ``LineAdded``, ``LinePutBack``, ``AttributionPending``,
+``AttributionResolved``, ``ReviewRequested``, ``ReceiptSettled`` ...), and
+the notices ``ForeignObject``, ``ShelfChangeUnresolved`` and ``ShelfDwell``.
+
+Store time is the largest ``t_mono`` seen (in a message or a tick), never
+the wall clock: a recorded or simulated day replays through the same code
+as fast as it can be fed.
+
+How a shelf change is decided (never by a guess):
+
+- take: products come from the planogram (``ProductInferrer``), the hand
+  from the tracks (``attribute``). ``confident``/``session`` adds one
+  ``LineAdded`` per SKU (evidence: the item id, then the tracks); unknown
+  or tied products on a decided session go to that session's review. A tie
+  between sessions, an unbound contender or nobody near waits, blocking the
+  contenders' receipts with ``AttributionPending``, and is looked at again
+  on every track sample inside its window and every tick; at ``wait_s`` it
+  goes to review of every session involved (``ShelfChangeUnresolved`` when
+  no session is).
+- put: matched by weight against the carts of the shoppers near it
+  (``match_putback``), whatever shelf it lands on. The attributed session's
+  cart if it explains the weight, else the only cart that does; several
+  carts and no hand to choose waits, then review; no cart at ``wait_s`` is a
+  ``ForeignObject``.
+
+Line ids follow the change: ``take:<item>:<sku>``, ``putback:<item>:<sku>``,
+``pending:<item>:<session>``, ``resolved:<item>:<session>``. Lines are
+written before the resolution that unblocks a receipt, so a receipt never
+misses the line it waited for.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from devices.bus import Message
+from devices.gate.machine import MACHINE_EVENTS
+from vision_core.checkout.config import CheckoutSettings
+from vision_core.checkout.dwell import DwellDetector
+from vision_core.checkout.messages import (
+    ForeignObject,
+    ShelfChangeUnresolved,
+    TrackSample,
+)
+from vision_core.inference.attribution import (
+    Attribution,
+    Decision,
+    ShelfLocation,
+    ShopperTrack,
+    TrackScore,
+    attribute,
+)
+from vision_core.inference.planogram import Planogram, PlanogramError
+from vision_core.inference.products import ProductInference, ProductInferrer
+from vision_core.inference.putback import CartMatch, NearbyCart, match_putback
+from vision_core.ledger.carts import Session
+from vision_core.ledger.events import (
+    AttributionPending,
+    AttributionResolved,
+    LedgerEvent,
+    LineAdded,
+    LinePutBack,
+    ReceiptSettled,
+    ReviewRequested,
+)
+from vision_core.ledger.ledger import Ledger, LedgerRejected, from_gate
+from vision_core.ledger.settlement import review_event_id
+from vision_core.shelf_events import ShelfChange
+
+_LOGGER = logging.getLogger(__name__)
+
+SOURCE = "checkout"
+
+
+class CheckoutInputError(ValueError):
+    """A message the engine cannot use (unknown shelf, samples out of order, wrong type)."""
+
+
+def item_id_of(change: ShelfChange) -> str:
+    """The id of a shelf change: its shelf and the time it settled (a redelivery has the same)."""
+    return f"{change.shelf_id}@{change.t_mono!r}"
+
+
+def split_by_member(receipt: ReceiptSettled) -> dict[str, Decimal]:
+    """What each member's own takes came to, for a group that splits its one bill."""
+    out: dict[str, Decimal] = {}
+    for line in receipt.lines:
+        out[line.member] = out.get(line.member, Decimal(0)) + line.amount
+    return out
+
+
+@dataclass(slots=True)
+class _Item:
+    """A shelf change not decided yet; ``blocked``: sessions holding its ``AttributionPending``."""
+
+    item_id: str
+    change: ShelfChange
+    products: ProductInference | None
+    deadline_mono: float
+    blocked: list[str] = field(default_factory=list)
+
+
+class CheckoutEngine:
+    """Pure and synchronous: every answer follows from the messages fed, in order.
+
+    The ledger must be open for writing and use ``settings.settlement_policy()``
+    (checked). Carts live in the ledger, so a restarted engine on a reopened
+    ledger sees every open cart (put-backs still match them); items that were
+    undecided at the crash stay pending there and go to review at the
+    settlement deadline (their track evidence was in memory only).
+    """
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        planogram: Planogram,
+        shelves: Mapping[str, ShelfLocation],
+        settings: CheckoutSettings | None = None,
+        *,
+        inferrer: ProductInferrer | None = None,
+    ) -> None:
+        self.settings = settings or CheckoutSettings()
+        if ledger.policy.review_after_s != self.settings.settle_deadline_s:
+            raise ValueError(
+                f"ledger reviews {ledger.policy.review_after_s:g} s after close but "
+                f"settle_deadline_s is {self.settings.settle_deadline_s:g} s: open the "
+                "ledger with settings.settlement_policy()"
+            )
+        for key, shelf in shelves.items():
+            if key != shelf.shelf_id:
+                raise ValueError(f"shelves[{key!r}] is the location of shelf {shelf.shelf_id!r}")
+        self.ledger = ledger
+        self.planogram = planogram
+        self.shelves = dict(shelves)
+        self.inferrer = inferrer or ProductInferrer(planogram)
+        self._attribution = self.settings.attribution_settings
+        catalog = planogram.catalog()
+        self._tolerances_g = {sku: f.unit_tolerance_g for sku, f in catalog.items()}
+        self._catalog = catalog
+        self._dwell = DwellDetector(
+            self.shelves, dwell_s=self.settings.dwell_s, radius_m=self.settings.dwell_radius_m
+        )
+        self._tracks: dict[str, ShopperTrack] = {}
+        self._members: dict[str, str] = {}
+        self._undecided: dict[str, _Item] = {}
+        self._seen: set[str] = set()
+        self.now_mono = float("-inf")
+        self._restore()
+
+    # --- restore --------------------------------------------------------------------------------
+
+    def _restore(self) -> None:
+        """Remember every shelf change the journal already has, so a redelivery is a no-op."""
+        for entry in self.ledger.journal.replay():
+            event = entry.event
+            if isinstance(event, LineAdded | LinePutBack) and event.source == SOURCE:
+                self._seen.add(event.evidence[0])
+            elif isinstance(event, AttributionPending | ReviewRequested):
+                self._seen.add(event.item_id)
+
+    # --- inputs ---------------------------------------------------------------------------------
+
+    @property
+    def undecided(self) -> tuple[str, ...]:
+        """Item ids still waiting for evidence, oldest first."""
+        return tuple(self._undecided)
+
+    def feed(self, message: Message) -> list[Message]:
+        """Take one message; returns what it made happen, in order."""
+        if isinstance(message, TrackSample):
+            out = self._on_sample(message)
+        elif isinstance(message, ShelfChange):
+            out = self._on_change(message)
+        elif isinstance(message, LedgerEvent):
+            self._advance(message.t_mono)
+            out = list(self.ledger.apply(message))
+        elif isinstance(message, MACHINE_EVENTS):
+            self._advance(message.t_mono)
+            event = from_gate(message, self.settings.currency)
+            out = [] if event is None else list(self.ledger.apply(event))
+        else:
+            raise CheckoutInputError(
+                f"the checkout engine does not take {type(message).__name__} messages"
+            )
+        return out
+
+    def tick(self, t_mono: float) -> list[Message]:
+        """Let store time pass to ``t_mono`` (an earlier time changes nothing)."""
+        self._advance(t_mono)
+        out: list[Message] = []
+        for item in sorted(self._undecided.values(), key=lambda i: i.deadline_mono):
+            if item.item_id in self._undecided:
+                out.extend(self._evaluate(item))
+        out.extend(self.ledger.tick(self.now_mono))
+        out.extend(self._sweep_reviewed())
+        self._prune_tracks()
+        return out
+
+    def _advance(self, t_mono: float) -> None:
+        self.now_mono = max(self.now_mono, t_mono)
+
+    def _on_sample(self, message: TrackSample) -> list[Message]:
+        sample = message.sample
+        if sample.t_mono != message.t_mono:
+            raise CheckoutInputError(
+                f"track {message.track_id}: message t_mono {message.t_mono} differs from "
+                f"its sample's {sample.t_mono}"
+            )
+        self._advance(message.t_mono)
+        track = self._tracks.get(message.track_id)
+        if track is None:
+            track = self._tracks[message.track_id] = ShopperTrack(message.track_id, None)
+        rebound = message.session_id is not None and message.session_id != track.session_id
+        try:
+            track.append(sample)
+        except ValueError as exc:
+            raise CheckoutInputError(str(exc)) from exc
+        if message.session_id is not None:
+            track.session_id = message.session_id
+        if message.member is not None:
+            self._members[message.track_id] = message.member
+        out: list[Message] = []
+        dwell = self._dwell.feed(message.track_id, track.session_id, sample)
+        if dwell is not None:
+            out.append(dwell)
+        pad = self._attribution.time_pad_s
+        for item in list(self._undecided.values()):
+            change = item.change
+            if rebound or change.started_mono - pad <= sample.t_mono <= change.t_mono + pad:
+                out.extend(self._evaluate(item))
+        return out
+
+    def _on_change(self, change: ShelfChange) -> list[Message]:
+        item_id = item_id_of(change)
+        if change.shelf_id not in self.shelves:
+            raise CheckoutInputError(f"{item_id}: shelf {change.shelf_id!r} has no floor location")
+        if item_id in self._seen:
+            _LOGGER.debug("checkout: %s seen before, ignored", item_id)
+            return []
+        products: ProductInference | None = None
+        if change.kind == "take":
+            try:
+                products = self.inferrer.infer(change)
+            except PlanogramError as exc:
+                raise CheckoutInputError(f"{item_id}: {exc}") from exc
+        self._advance(change.t_mono)
+        self._seen.add(item_id)
+        item = _Item(item_id, change, products, change.t_mono + self.settings.wait_s)
+        self._undecided[item_id] = item
+        return self._evaluate(item)
+
+    # --- deciding -------------------------------------------------------------------------------
+
+    def _evaluate(self, item: _Item) -> list[Message]:
+        """Decide ``item`` if the evidence allows; else make it wait (or send it to review)."""
+        reviewed = [sid for sid in item.blocked if self._in_review(sid, item.item_id)]
+        if reviewed:
+            return self._review(item, [], "sent to review at the settlement deadline")
+        change = item.change
+        attribution = attribute(
+            change,
+            self.shelves[change.shelf_id],
+            self._tracks.values(),
+            now_mono=self.now_mono,
+            settings=self._attribution,
+        )
+        final = self.now_mono >= item.deadline_mono
+        if change.kind == "take":
+            return self._decide_take(item, attribution, final)
+        return self._decide_put(item, attribution, final)
+
+    def _decide_take(self, item: _Item, attribution: Attribution, final: bool) -> list[Message]:
+        if attribution.decision in (Decision.CONFIDENT, Decision.SESSION):
+            session_id = attribution.session_id
+            assert session_id is not None  # set for both decisions
+            products = item.products
+            assert products is not None  # every take is inferred
+            if products.unknown or products.tied:
+                what = "matches no product" if products.unknown else "is tied between products"
+                reason = f"weight change {item.change.delta_g:+.1f} g {what} on {products.shelf_id}"
+                return self._review(item, [session_id], reason)
+            best = _best_of(attribution, session_id)
+            lines: list[LedgerEvent] = [
+                LineAdded(
+                    source=SOURCE,
+                    t_mono=item.change.t_mono,
+                    event_id=f"take:{item.item_id}:{sku}",
+                    session_id=session_id,
+                    member=self._member(best.track_id),
+                    sku=sku,
+                    qty=qty,
+                    unit_price=self._catalog[sku].price,
+                    evidence=self._evidence(item, attribution, session_id),
+                    confidence=best.score,
+                    unit_weight_g=self._catalog[sku].unit_weight_g,
+                )
+                for sku, qty in products.items
+            ]
+            return self._decide(item, session_id, lines)
+        sessions = self._contender_sessions(attribution)
+        if not final:
+            return self._wait(item, sessions, attribution.reason)
+        return self._review(item, sessions, attribution.reason)
+
+    def _decide_put(self, item: _Item, attribution: Attribution, final: bool) -> list[Message]:
+        carts = self._nearby_carts(attribution)
+        result = match_putback(
+            item.change,
+            carts,
+            max_items=self.settings.max_putback_items,
+            scale_tolerance_g=self._scale_tolerance_g(item.change.shelf_id),
+        )
+        matches: list[CartMatch] = []
+        if not result.foreign:
+            assert result.session_id is not None
+            assert result.residual_g is not None
+            first = CartMatch(
+                result.session_id, 0.0, result.items, result.residual_g, result.confidence
+            )
+            matches = [first, *result.also]
+        chosen: CartMatch | None = None
+        by_hand = attribution.decision in (Decision.CONFIDENT, Decision.SESSION)
+        for match in matches:
+            if by_hand and match.session_id == attribution.session_id:
+                chosen = match
+        if chosen is None and len(matches) == 1:
+            chosen = matches[0]
+        if chosen is not None:
+            best = _best_of(attribution, chosen.session_id)
+            lines: list[LedgerEvent] = [
+                LinePutBack(
+                    source=SOURCE,
+                    t_mono=item.change.t_mono,
+                    event_id=f"putback:{item.item_id}:{sku}",
+                    session_id=chosen.session_id,
+                    member=self._member(best.track_id),
+                    sku=sku,
+                    qty=qty,
+                    evidence=self._evidence(item, attribution, chosen.session_id),
+                    confidence=chosen.confidence,
+                )
+                for sku, qty in chosen.items
+            ]
+            return self._decide(item, chosen.session_id, lines)
+        sessions = [m.session_id for m in matches]
+        names = ", ".join(sessions)
+        if not final:
+            reason = (
+                f"put of {item.change.delta_g:+.1f} g fits the carts of {names}"
+                if matches
+                else (f"put of {item.change.delta_g:+.1f} g fits no nearby cart yet")
+            )
+            return self._wait(item, sessions, reason)
+        if matches:
+            return self._review(item, sessions, f"put fits several carts ({names})")
+        foreign = ForeignObject(
+            source=SOURCE,
+            t_mono=self.now_mono,
+            shelf_id=item.change.shelf_id,
+            item_id=item.item_id,
+            weight_g=abs(item.change.delta_g),
+            nearby_sessions=tuple(c.session_id for c in carts),
+        )
+        _LOGGER.warning(
+            "checkout: foreign object of %.1f g on %s", foreign.weight_g, foreign.shelf_id
+        )
+        return [foreign, *self._resolve(item, "foreign object, on no bill")]
+
+    # --- outcomes -------------------------------------------------------------------------------
+
+    def _decide(self, item: _Item, session_id: str, lines: list[LedgerEvent]) -> list[Message]:
+        """Record the lines, then release every receipt the item blocked."""
+        out: list[Message] = []
+        try:
+            for line in lines:
+                out.extend(self.ledger.apply(line))
+        except LedgerRejected as exc:
+            out.append(self._unresolved(item, f"cannot go on the bill of {session_id}: {exc}"))
+        return out + self._resolve(item, f"decided for {session_id}")
+
+    def _resolve(self, item: _Item, outcome: str) -> list[Message]:
+        self._undecided.pop(item.item_id, None)
+        out: list[Message] = []
+        for session_id in item.blocked:
+            session = self.ledger.state.sessions.get(session_id)
+            if session is None or item.item_id not in session.pending:
+                continue
+            out.extend(
+                self.ledger.apply(
+                    AttributionResolved(
+                        source=SOURCE,
+                        t_mono=self.now_mono,
+                        event_id=f"resolved:{item.item_id}:{session_id}",
+                        session_id=session_id,
+                        item_id=item.item_id,
+                        outcome=outcome,
+                    )
+                )
+            )
+        return out
+
+    def _wait(self, item: _Item, sessions: Iterable[str], reason: str) -> list[Message]:
+        """Keep ``item`` undecided and block the receipts it may still change."""
+        out: list[Message] = []
+        for session_id in sessions:
+            if session_id in item.blocked or self._open(session_id) is None:
+                continue
+            item.blocked.append(session_id)
+            out.extend(
+                self.ledger.apply(
+                    AttributionPending(
+                        source=SOURCE,
+                        t_mono=self.now_mono,
+                        event_id=f"pending:{item.item_id}:{session_id}",
+                        session_id=session_id,
+                        item_id=item.item_id,
+                        evidence=(item.item_id,),
+                        reason=reason,
+                    )
+                )
+            )
+        return out
+
+    def _review(self, item: _Item, sessions: Iterable[str], reason: str) -> list[Message]:
+        """Hand ``item`` to people in every session it concerns (blocked or contending)."""
+        self._undecided.pop(item.item_id, None)
+        out: list[Message] = []
+        reached = False
+        for session_id in dict.fromkeys([*item.blocked, *sessions]):
+            session = self._open(session_id)
+            if session is None:
+                continue
+            reached = True
+            if item.item_id in session.in_review:
+                continue
+            out.extend(
+                self.ledger.apply(
+                    ReviewRequested(
+                        source=SOURCE,
+                        t_mono=self.now_mono,
+                        event_id=review_event_id(session_id, item.item_id),
+                        session_id=session_id,
+                        item_id=item.item_id,
+                        reason=reason,
+                    )
+                )
+            )
+        if not reached:
+            out.append(self._unresolved(item, reason))
+        return out
+
+    def _unresolved(self, item: _Item, reason: str) -> ShelfChangeUnresolved:
+        _LOGGER.warning("checkout: %s unresolved: %s", item.item_id, reason)
+        return ShelfChangeUnresolved(
+            source=SOURCE,
+            t_mono=self.now_mono,
+            shelf_id=item.change.shelf_id,
+            item_id=item.item_id,
+            kind=item.change.kind,
+            delta_g=item.change.delta_g,
+            reason=reason,
+        )
+
+    def _sweep_reviewed(self) -> list[Message]:
+        """Items the ledger sent to review at its deadline are people's now, in every session."""
+        out: list[Message] = []
+        for item in list(self._undecided.values()):
+            if any(self._in_review(sid, item.item_id) for sid in item.blocked):
+                out.extend(self._review(item, [], "sent to review at the settlement deadline"))
+        return out
+
+    # --- helpers --------------------------------------------------------------------------------
+
+    def _open(self, session_id: str) -> Session | None:
+        return self.ledger.state.sessions.get(session_id)
+
+    def _in_review(self, session_id: str, item_id: str) -> bool:
+        session = self._open(session_id)
+        return session is not None and item_id in session.in_review
+
+    def _member(self, track_id: str) -> str:
+        return self._members.get(track_id, f"track:{track_id}")
+
+    def _contenders(self, attribution: Attribution) -> list[TrackScore]:
+        if not attribution.candidates:
+            return []
+        best = attribution.candidates[0].score
+        floor = max(self._attribution.min_score, best * self._attribution.contender_ratio)
+        return [c for c in attribution.candidates if c.score >= floor]
+
+    def _contender_sessions(self, attribution: Attribution) -> list[str]:
+        return list(
+            dict.fromkeys(c.session_id for c in self._contenders(attribution) if c.session_id)
+        )
+
+    def _evidence(self, item: _Item, attribution: Attribution, session_id: str) -> tuple[str, ...]:
+        tracks = [
+            f"track:{c.track_id}"
+            for c in self._contenders(attribution)
+            if c.session_id == session_id
+        ]
+        return (item.item_id, *tracks)
+
+    def _nearby_carts(self, attribution: Attribution) -> list[NearbyCart]:
+        """Carts of the sessions with a track near the put (score >= min_score), nearest first."""
+        nearest: dict[str, float] = {}
+        for c in attribution.candidates:
+            if c.session_id is None or c.score < self._attribution.min_score:
+                continue
+            nearest[c.session_id] = min(nearest.get(c.session_id, c.distance_m), c.distance_m)
+        carts: list[NearbyCart] = []
+        for session_id, distance in nearest.items():
+            session = self._open(session_id)
+            if session is None:
+                continue
+            units = [
+                (line.sku, line.unit_weight_g)
+                for line in session.lines
+                if line.unit_weight_g is not None
+                for _ in range(line.qty)
+            ]
+            carts.append(NearbyCart.from_items(session_id, distance, units, self._tolerances_g))
+        return carts
+
+    def _scale_tolerance_g(self, shelf_id: str) -> float:
+        plan = self.planogram.shelves.get(shelf_id)
+        return 0.0 if plan is None else plan.scale_tolerance_g
+
+    def _prune_tracks(self) -> None:
+        """Forget samples older than the retention (nothing undecided can need them)."""
+        cutoff = math.nextafter(self.now_mono - self.settings.track_retention_s, math.inf)
+        for track_id, track in list(self._tracks.items()):
+            kept = track.between(cutoff, math.inf)
+            if len(kept) == len(track):
+                continue
+            if not kept:
+                del self._tracks[track_id]
+                self._members.pop(track_id, None)
+                self._dwell.forget(track_id)
+            else:
+                self._tracks[track_id] = ShopperTrack(track_id, track.session_id, kept)
+
+
+def _best_of(attribution: Attribution, session_id: str) -> TrackScore:
+    """The best-scoring track of ``session_id`` (there is one when a decision names it)."""
+    for candidate in attribution.candidates:
+        if candidate.session_id == session_id:
+            return candidate
+    return TrackScore(f"session:{session_id}", session_id, 0.0, float("inf"), 0.0, False)
