@@ -193,6 +193,8 @@ class FacilityServices:
             maxsize=10_000,
             name="facility",
         )
+        if self.bridge is not None and self.supervisor is not None:
+            self.bridge.set_store_mode(self.supervisor.mode.value, "supervisor started")
         try:
             async with asyncio.TaskGroup() as group:
                 group.create_task(self._route(sub), name="facility-route")
