@@ -159,9 +159,9 @@ class MqttTls(Strict):
 class MqttSection(Strict):
     """The bridge to building systems: state and discovery out, commands in.
 
-    ``senders``: command name -> the ``from`` values allowed to send it
-    (``fire_alarm``, ``demand_response``, ``mode_override``, ``alert_ack``);
-    a command not listed is refused.
+    ``senders``: each sender (the ``from`` of a command) -> the commands it may
+    send (``fire_alarm``, ``demand_response``, ``mode_override``, ``alert_ack``);
+    anything else is refused with an error reply.
     """
 
     host: str = "127.0.0.1"
