@@ -54,13 +54,16 @@ def test_id_survives_a_short_miss_and_an_occluded_low_score_frame():
 
 def test_long_absence_gives_a_new_id():
     tracker = CameraTracker("cam", TrackerSettings(frame_rate=FPS, lost_track_s=0.5))
-    first = [d.track_id for k in range(3) for d in tracker.update(frame("cam", k / FPS, [box(100, 400)]))]
+    first = [
+        d.track_id for k in range(3) for d in tracker.update(frame("cam", k / FPS, [box(100, 400)]))
+    ]
     later = [
         d.track_id
         for k in range(30, 33)  # 1.8 s later, same place
         for d in tracker.update(frame("cam", k / FPS, [box(100, 400)]))
     ]
-    assert first and later
+    assert first
+    assert later
     assert set(first).isdisjoint(later)
 
 
@@ -92,8 +95,10 @@ def test_keypoints_and_scores_follow_their_own_box():
     assert len(out) == 2
     by_box = {d.box[0]: d for d in out}
     left, right = by_box[75.0], by_box[375.0]
-    assert left.keypoints is not None and left.keypoints[9] == (100.0, 309.0, 0.7)
-    assert right.keypoints is not None and right.keypoints[9] == (400.0, 309.0, 0.2)
+    assert left.keypoints is not None
+    assert left.keypoints[9] == (100.0, 309.0, 0.7)
+    assert right.keypoints is not None
+    assert right.keypoints[9] == (400.0, 309.0, 0.2)
     assert (left.score, right.score) == (0.91, 0.95)
     assert dataclasses.replace(left, track_id=None) == person(2 / FPS, 100.0, 0.7, 0.91)
     assert left.track_id != right.track_id

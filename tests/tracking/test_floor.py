@@ -9,7 +9,6 @@ from vision_core.tracking.floor import (
     ProjectionError,
 )
 
-
 # floor x = 0.01 u + 1.0, floor y = 0.02 v - 2.0
 AFFINE = FloorHomography.from_matrix([[0.01, 0.0, 1.0], [0.0, 0.02, -2.0], [0.0, 0.0, 1.0]])
 # projective: (u, v) -> (u, v) / (1 + 0.001 v)
@@ -30,7 +29,11 @@ def keypoints(left=None, right=None):
 def test_foot_point_and_wrists_through_an_affine_homography():
     projector = FloorProjector({"cam": CameraGeometry(AFFINE)})
     detection = Detection(
-        "cam", 5.0, (100.0, 50.0, 200.0, 300.0), 0.9, track_id=7,
+        "cam",
+        5.0,
+        (100.0, 50.0, 200.0, 300.0),
+        0.9,
+        track_id=7,
         keypoints=keypoints(left=(120.0, 150.0)),
     )
     obs = projector.project(detection)
@@ -63,7 +66,11 @@ def test_mount_pulls_hands_back_along_the_camera_ray():
         {"cam": CameraGeometry(homography, CameraMount((0.0, 0.0), 3.0))}, hand_height_m=1.0
     )
     detection = Detection(
-        "cam", 0.0, (0.5, 0.0, 1.5, 2.0), 0.9, track_id=1,
+        "cam",
+        0.0,
+        (0.5, 0.0, 1.5, 2.0),
+        0.9,
+        track_id=1,
         keypoints=keypoints(left=(3.0, 0.0), right=(0.0, 4.5)),
     )
     obs = mounted.project(detection)

@@ -113,7 +113,8 @@ def test_disagreeing_younger_link_is_broken_and_older_keeps_the_id():
     update = fusion.update([obs("b", 5, 0.15, 2.5, 1.0)])
     assert [t.track_id for t in update.started] == ["shopper-2"]
     shopper_1 = fusion.shopper_of("a", 1)
-    assert shopper_1 is not None and shopper_1.track_id == "shopper-1"
+    assert shopper_1 is not None
+    assert shopper_1.track_id == "shopper-1"
     assert fusion.shopper_of("b", 5) is not shopper_1
 
 

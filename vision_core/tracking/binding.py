@@ -93,7 +93,8 @@ class BindingDecision:
     ``bound``: one track, given ``session_id``. ``ambiguous``: the candidate
     tracks, none bound. ``no_track``: no tracks. ``no_entry``: one track,
     ``session_id`` None. ``t_mono`` is the entry's time (the track's start
-    for ``no_entry``).
+    for ``no_entry`` and for a resolved one, whose ``gate_id`` is "" unless
+    the track was still a candidate there).
     """
 
     kind: BindingKind
@@ -177,13 +178,16 @@ class SessionBinder:
 
     def resolve(self, track: ShopperTrack, session_id: str) -> BindingDecision:
         """Bind a track by outside knowledge (review of an ambiguous entry); ends its candidacy."""
+        at_gate = ""
         for gate_id, candidates in self._candidates.items():
-            self._candidates[gate_id] = [c for c in candidates if c.track is not track]
+            if any(c.track is track for c in candidates):
+                at_gate = gate_id
+                self._candidates[gate_id] = [c for c in candidates if c.track is not track]
         track.session_id = session_id
         samples = track.between(-math.inf, math.inf)
         return BindingDecision(
             kind=BindingKind.BOUND,
-            gate_id="",
+            gate_id=at_gate,
             session_id=session_id,
             track_ids=(track.track_id,),
             t_mono=samples[0].t_mono if samples else math.nan,
