@@ -47,7 +47,7 @@ def _str(field: int, value: str) -> bytes:
 
 
 def tensor(name: str, dims: Sequence[int], values: Sequence[float], data_type: int) -> bytes:
-    fmt = "<%df" % len(values) if data_type == FLOAT else "<%dq" % len(values)
+    fmt = f"<{len(values)}{'f' if data_type == FLOAT else 'q'}"
     raw = struct.pack(fmt, *values)
     return b"".join(
         [*(_int(1, d) for d in dims), _int(2, data_type), _str(8, name), _bytes(9, raw)]
@@ -75,9 +75,7 @@ def node(op: str, inputs: Sequence[str], outputs: Sequence[str], *attrs: bytes) 
 
 
 def value_info(name: str, elem_type: int, dims: Sequence[int | str]) -> bytes:
-    dim_msgs = b"".join(
-        _bytes(1, _str(2, d) if isinstance(d, str) else _int(1, d)) for d in dims
-    )
+    dim_msgs = b"".join(_bytes(1, _str(2, d) if isinstance(d, str) else _int(1, d)) for d in dims)
     tensor_type = _int(1, elem_type) + _bytes(2, dim_msgs)
     return _str(1, name) + _bytes(2, _bytes(1, tensor_type))
 
@@ -114,8 +112,13 @@ def mean_scored_detector(size: int, batch: int | str = "batch") -> bytes:
     mask = [0.0, 0.0, 0.0, 0.0, 1.0, 0.0] * 2
     return model(
         nodes=[
-            node("ReduceMean", ["images"], ["mean"], attr_ints("axes", [1, 2, 3]),
-                 attr_int("keepdims", 1)),
+            node(
+                "ReduceMean",
+                ["images"],
+                ["mean"],
+                attr_ints("axes", [1, 2, 3]),
+                attr_int("keepdims", 1),
+            ),
             node("Reshape", ["mean", "shape"], ["mean3"]),
             node("Mul", ["mean3", "mask"], ["scores"]),
             node("Add", ["scores", "base"], ["dets"]),

@@ -17,9 +17,7 @@ def _inside(det: Detection, frame: Frame) -> bool:
     return 0 <= x1 < x2 <= frame.width and 0 <= y1 < y2 <= frame.height
 
 
-def test_people_found_in_every_frame(
-    ssd: SsdMobilenetDetector, vtest_frames: list[Frame]
-) -> None:
+def test_people_found_in_every_frame(ssd: SsdMobilenetDetector, vtest_frames: list[Frame]) -> None:
     for frame in vtest_frames:
         [people] = ssd.detect([frame])
         assert any(d.score > 0.5 for d in people), f"nobody in frame {frame.seq}"

@@ -59,7 +59,8 @@ class DetectorRunner:
 
     ``pipeline`` is either a built pipeline or a factory called on the worker thread at
     :meth:`start` (loading and hashing models blocks for a second or so). The runner
-    owns the pipeline and closes it in :meth:`close`.
+    owns the pipeline and closes it in :meth:`close`, unless ``close_pipeline`` is
+    False (a pipeline shared with other users).
     """
 
     def __init__(
@@ -70,6 +71,7 @@ class DetectorRunner:
         detect_every_n: int = 1,
         queue_size: int = 8,
         name: str = "detector",
+        close_pipeline: bool = True,
     ) -> None:
         if detect_every_n < 1 or queue_size < 1:
             raise ValueError(
@@ -82,6 +84,7 @@ class DetectorRunner:
         self.detect_every_n = detect_every_n
         self.queue_size = queue_size
         self.name = name
+        self.close_pipeline = close_pipeline
         self.stats = RunnerStats()
         self._worker = WorkerThread(f"perception:{name}")
         self._queue: deque[Frame] = deque()
@@ -114,7 +117,7 @@ class DetectorRunner:
         self._queue.clear()
         self._idle.set()
         pipeline, self._pipeline = self._pipeline, None
-        if pipeline is not None:
+        if pipeline is not None and self.close_pipeline:
             pipeline.close()
 
     async def __aenter__(self) -> Self:
