@@ -33,6 +33,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+# onnxruntime opens a SQLite file under ~/.cache/Microsoft/DeveloperTools when first
+# imported and keeps it for the life of the process: import it before any per-test
+# descriptor snapshot, so it is never reported as a leak of whichever test came first.
+import onnxruntime  # noqa: F401
 import psutil
 import pytest
 import pytest_asyncio

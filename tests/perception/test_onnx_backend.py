@@ -6,11 +6,6 @@ import hashlib
 from pathlib import Path
 
 import numpy as np
-
-# onnxruntime opens a SQLite file under ~/.cache/Microsoft/DeveloperTools when first
-# imported and keeps it for the life of the process: import it at collection, before
-# the per-test descriptor snapshot, so it is not reported as a leak of the first test.
-import onnxruntime  # noqa: F401
 import pytest
 
 from devices.camera.frame import Frame
