@@ -76,10 +76,13 @@ def _error_text(exc: BaseException) -> str:
 class Actuator:
     """Runs action requests from ``bus`` against the ports given; ``run()`` until cancelled.
 
-    A port left as None means the store has no such equipment wired: its
-    requests end in a failed outcome that says so (an action nobody performs
-    is an action that did not happen). ``ready`` is set once the actuator
-    listens on the bus.
+    A port left as None means the store has no such equipment (store.yaml names
+    no screens, no GPUs, no gates): its requests succeed unverified with an
+    outcome that says there was nothing to do, so a store without screens does
+    not raise an alert at every mode change. Equipment that is configured but
+    fails is a failed outcome. The host shutdown is the exception: without a
+    runner it always fails (the host must go down). ``ready`` is set once the
+    actuator listens on the bus.
     """
 
     def __init__(
@@ -221,7 +224,7 @@ class Actuator:
     async def _cap_gpus(self, request: CapGpus) -> _Result:
         gpus = self.gpus
         if gpus is None:
-            return _Result(False, "no GPU control configured")
+            return _Result(True, "no GPUs in this store")
         if not request.targets:
             return _Result(True, "no GPU to cap")
         # Each GPU on its own: one refusing (no permission, no settable limit) or
@@ -260,7 +263,7 @@ class Actuator:
     async def _set_entry(self, request: SetEntry) -> _Result:
         entry = self.entry
         if entry is None:
-            return _Result(False, "no gate control configured")
+            return _Result(True, "no gates in this store")
         asked = "locked" if request.locked else "open"
         async with asyncio.timeout(self.timeout_s):
             await entry.set_locked(request.locked, request.reason or str(request.mode))
@@ -275,7 +278,7 @@ class Actuator:
     async def _set_screens(self, request: SetScreens) -> _Result:
         screens = self.screens
         if screens is None:
-            return _Result(False, "no screen control configured")
+            return _Result(True, "no screens in this store")
         async with asyncio.timeout(self.timeout_s):
             result = await screens.set_screens(request.screens)
         if result.failed:
@@ -296,7 +299,7 @@ class Actuator:
     async def _set_cameras(self, request: SetCameras) -> _Result:
         cameras = self.cameras
         if cameras is None:
-            return _Result(False, "no camera control configured")
+            return _Result(True, "no camera control in this store")
         async with asyncio.timeout(self.timeout_s):
             now = await cameras.set_profile(request.profile)
         if now is None:
@@ -308,7 +311,7 @@ class Actuator:
     async def _flush_ledger(self) -> _Result:
         ledger = self.ledger
         if ledger is None:
-            return _Result(False, "no ledger control configured")
+            return _Result(True, "no ledger in this store")
         async with asyncio.timeout(self.timeout_s):
             await ledger.flush()
         return _Result(True, "ledger flushed")

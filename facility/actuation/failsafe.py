@@ -75,6 +75,8 @@ class ExitFailsafe:
         """Set once the emergency command has returned (or failed) after a trip."""
         self.reason = ""
         self._tripping = False
+        self.ready = asyncio.Event()
+        """Set once ``run`` listens on the bus."""
         self._heartbeat = heartbeat
         self._clock = clock
         self._since = clock()
@@ -139,10 +141,12 @@ class ExitFailsafe:
             async with asyncio.TaskGroup() as group:
                 if sub is not None:
                     group.create_task(self._listen(sub), name="exit-failsafe-listen")
+                self.ready.set()
                 while True:
                     await self.check()
                     await asyncio.sleep(self.check_every_s)
         finally:
+            self.ready.clear()
             if sub is not None:
                 sub.close()
             await self.settle()

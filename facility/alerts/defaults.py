@@ -134,6 +134,18 @@ DEFAULT_RULES: list[dict[str, Any]] = [
         "labels": {"area": "cooling"},
         "group_by": ["area"],
     },
+    {
+        "kind": "state",
+        "name": "action_failed",
+        "message": "ActionOutcome",
+        "field": "ok",
+        "values": ["false"],
+        "severity": "warning",
+        "summary": "A supervisor action failed (GPU cap, cameras, screens, gate, ledger, shutdown)",
+        "escalate_after_s": 120,
+        "labels": {"area": "facility"},
+        "group_by": ["area"],
+    },
 ]
 
 

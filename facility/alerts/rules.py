@@ -28,11 +28,21 @@ from devices.crac.messages import CracAlarm, CracReading
 from devices.gpu.reading import GpuReading
 from devices.health import Health, HealthChanged
 from devices.ups.state import GridEvent, UpsReading, UpsTrap
+from facility.actuation.outcome import ActionOutcome
 
 # Message types rules may name by their class name (rule files, store.yaml).
 MESSAGE_TYPES: dict[str, type[Message]] = {
     t.__name__: t
-    for t in (UpsReading, GridEvent, UpsTrap, CracReading, CracAlarm, GpuReading, HealthChanged)
+    for t in (
+        UpsReading,
+        GridEvent,
+        UpsTrap,
+        CracReading,
+        CracAlarm,
+        GpuReading,
+        HealthChanged,
+        ActionOutcome,
+    )
 }
 
 
