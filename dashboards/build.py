@@ -4,8 +4,9 @@ Panels query VictoriaMetrics through the provisioned Prometheus-type
 datasource (uid :data:`DATASOURCE_UID`). Series are named the way
 VictoriaMetrics names InfluxDB line-protocol fields, ``<measurement>_<field>``
 (``ups_charge_pct``), with the ``store`` and ``device`` tags as labels;
-``facility.telemetry.points.KNOWN_SERIES`` lists what walkout writes and
-the tests check every queried name against it.
+``walkout.checkout_telemetry.KNOWN_SERIES`` lists what walkout writes (the
+facility's converters and the checkout's): building refuses a dashboard that
+queries anything else, and the tests check the JSON files against it too.
 
 ``--check`` exits 1 when the JSON on disk differs from what the code builds,
 so a hand edit of the JSON (or a code change not rebuilt) fails CI.
@@ -20,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from walkout.checkout_telemetry import KNOWN_SERIES
+
 DATASOURCE_UID = "walkout-vm"
 DATASOURCE = {"type": "prometheus", "uid": DATASOURCE_UID}
 OUT_DIR = Path(__file__).parent / "grafana" / "dashboards"
@@ -32,11 +35,12 @@ AWAITING_TELEMETRY: dict[str, str] = {}
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """One PromQL query; ``metric`` is the series it reads (kept for the checks)."""
+    """One PromQL query; ``metric`` (and ``more_metrics``) the series it reads, for the checks."""
 
     metric: str
     expr: str
     legend: str = "{{device}}"
+    more_metrics: tuple[str, ...] = ()
 
 
 def series(metric: str, legend: str = "{{device}}") -> Target:
@@ -109,11 +113,16 @@ class Dashboard:
     title: str
     rows: list[Row]
     tags: tuple[str, ...] = ("walkout",)
+    store_metric: str = "ups_charge_pct"
+    """The series whose ``store`` labels fill the store picker."""
 
     def metrics(self) -> set[str]:
         """Every series the dashboard's panels and variables read."""
-        names = {t.metric for r in self.rows for p in r.panels for t in p.targets}
-        return names | {"ups_charge_pct"}  # the store variable's label_values()
+        names = {
+            m for r in self.rows for p in r.panels for t in p.targets
+            for m in (t.metric, *t.more_metrics)
+        }  # fmt: skip
+        return names | {self.store_metric}
 
     def to_json(self) -> dict[str, Any]:
         """The Grafana dashboard model."""
@@ -155,8 +164,11 @@ class Dashboard:
                         "label": "Store",
                         "type": "query",
                         "datasource": DATASOURCE,
-                        "query": {"query": "label_values(ups_charge_pct, store)", "refId": "S"},
-                        "definition": "label_values(ups_charge_pct, store)",
+                        "query": {
+                            "query": f"label_values({self.store_metric}, store)",
+                            "refId": "S",
+                        },
+                        "definition": f"label_values({self.store_metric}, store)",
                         "refresh": 2,
                         "includeAll": True,
                         "multi": True,
@@ -292,7 +304,125 @@ def facility() -> Dashboard:
     return Dashboard("walkout-facility", "walkout facility", [store, power, cooling, gpus])
 
 
-DASHBOARDS = {"facility.json": facility}
+def _per(window: str, metric: str, by: str = "store", fn: str = "count_over_time") -> str:
+    """``sum by (BY) (FN(METRIC{store}[WINDOW]))``: events (or a field's sum) per window."""
+    return f"sum by ({by}) ({fn}({metric}{STORE}[{window}]))"
+
+
+def store() -> Dashboard:
+    """Shoppers, receipts, review and settlement latency, shelf events, the store's mode.
+
+    Checkout accuracy is not here: walkout writes no accuracy series (the store
+    bench measures it against its simulated ground truth and prints it).
+    """
+    shoppers = Row(
+        "Shoppers",
+        [
+            Panel(
+                "Sessions",
+                [
+                    series("checkout_sessions_open", "{{store}} in the store"),
+                    series("checkout_sessions_awaiting_receipt", "{{store}} awaiting receipt"),
+                    series("checkout_reviews_open", "{{store}} items in review"),
+                ],
+                min=0,
+                description="Sessions with people inside; closed sessions not settled yet.",
+            ),
+            Panel("Sessions per hour",
+                  [Target("checkout_session_opened", _per("1h", "checkout_session_opened"),
+                          "{{store}}")], min=0),
+            Panel("Group size",
+                  [Target("checkout_group_size", f"avg_over_time(checkout_group_size{STORE}[1h])",
+                          "{{store}}")], min=0,
+                  description="People on one bill, averaged over the last hour of entries."),
+        ],
+    )  # fmt: skip
+    receipts = Row(
+        "Receipts",
+        [
+            Panel("Receipts settled per hour",
+                  [Target("checkout_receipt_lines", _per("1h", "checkout_receipt_lines"),
+                          "{{store}}")], min=0),
+            Panel(
+                "Sales per hour",
+                [Target("checkout_receipt_total",
+                        _per("1h", "checkout_receipt_total", "store, currency", "sum_over_time"),
+                        "{{store}} {{currency}}")],
+                min=0,
+            ),
+            Panel(
+                "Receipt value",
+                [Target("checkout_receipt_total", f"checkout_receipt_total{STORE}",
+                        "{{store}} {{currency}}")],
+                kind="timeseries", min=0, description="Each settled receipt's total.",
+            ),
+            Panel(
+                "Review rate",
+                [
+                    Target(
+                        "checkout_review_requested",
+                        f"{_per('1h', 'checkout_review_requested')} / "
+                        f"{_per('1h', 'checkout_session_opened')}",
+                        "{{store}}",
+                        more_metrics=("checkout_session_opened",),
+                    )
+                ],
+                "percentunit", min=0,
+                description="Items sent to a person per session opened, over the last hour.",
+            ),
+            Panel(
+                "Exit to receipt",
+                [
+                    Target("checkout_exit_to_receipt_s",
+                           f"quantile_over_time(0.5, checkout_exit_to_receipt_s{STORE}[1h])",
+                           "{{store}} p50"),
+                    Target("checkout_exit_to_receipt_s",
+                           f"quantile_over_time(0.95, checkout_exit_to_receipt_s{STORE}[1h])",
+                           "{{store}} p95"),
+                ],
+                "s", min=0, thresholds=[(None, "green"), (5, "red")],
+                description="From the session's close to its settled receipt (event time), "
+                "over the last hour; red from 5 s, the best settlement time quoted in the field.",
+            ),
+            Panel(
+                "Items taken and put back per hour",
+                [
+                    Target("checkout_line_added_qty",
+                           _per("1h", "checkout_line_added_qty", fn="sum_over_time"),
+                           "{{store}} taken"),
+                    Target("checkout_line_put_back_qty",
+                           _per("1h", "checkout_line_put_back_qty", fn="sum_over_time"),
+                           "{{store}} put back"),
+                ],
+                min=0,
+            ),
+        ],
+    )  # fmt: skip
+    shelves = Row(
+        "Shelves and store",
+        [
+            Panel("Shelf events per minute",
+                  [Target("shelf_change_abs_g", _per("1m", "shelf_change_abs_g", "store, kind"),
+                          "{{store}} {{kind}}")], min=0),
+            Panel("Shelf change weights", [series("shelf_change_delta_g", "{{shelf}} {{kind}}")],
+                  "massg", kind="timeseries",
+                  description="Grams per take (negative) or put-back (positive)."),
+            Panel("Store mode", [series("store_mode_level", "{{store}}")],
+                  kind="state-timeline", mappings=MODE_MAPPING, min=0, max=4),
+        ],
+    )  # fmt: skip
+    return Dashboard(
+        "walkout-store", "walkout store", [shoppers, receipts, shelves],
+        store_metric="checkout_sessions_open",
+    )  # fmt: skip
+
+
+DASHBOARDS = {"facility.json": facility, "store.json": store}
+
+
+def unknown_series(dashboard: Dashboard) -> set[str]:
+    """Series the dashboard queries that walkout never writes (nor is about to)."""
+    return dashboard.metrics() - KNOWN_SERIES - set(AWAITING_TELEMETRY)
 
 
 def render(builder: Any) -> str:
@@ -308,6 +438,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     stale = []
     for name, builder in DASHBOARDS.items():
+        unknown = unknown_series(builder())
+        if unknown:
+            print(f"{name}: queries series walkout never writes: {sorted(unknown)}",
+                  file=sys.stderr)  # fmt: skip
+            return 1
         path: Path = args.out / name
         text = render(builder)
         if args.check:

@@ -1,14 +1,16 @@
-"""The store's own services, from config: supervisor, alerting, telemetry and MQTT bridge.
+"""The store's own services, from config: supervisor, actuation, alerting, telemetry, MQTT.
 
-``open_facility`` builds what store.yaml asks for around a running
-``Runtime`` and closes all of it on every exit path. ``FacilityServices.run``
-serves until cancelled; a service that fails is logged and the others go
-on (a dead broker must not stop the supervisor), except the supervisor
-itself, whose end opens the exits first (the fail-safe) and then ends the run.
+``open_facility`` builds what store.yaml asks for around a started
+``Runtime`` (its bus, gates and GPUs) and closes all of it on every exit
+path. ``FacilityServices.run`` serves until cancelled; a service that
+fails is logged and the others go on (a dead broker must not stop the
+supervisor), except the supervisor itself, whose end opens the exits first
+(the fail-safe) and then ends the run.
 
 Two paths skip every rule because a person's safety rides on them: a fire
 alarm command opens every exit (gate emergency) the moment it arrives, and
-the supervisor's death does the same.
+the supervisor's death or silence does the same (the exit fail-safe watches
+its heartbeat).
 """
 
 from __future__ import annotations
@@ -25,6 +27,14 @@ from pydantic import SecretStr
 
 from devices.bus import Bus, Subscription
 from devices.gate.machine import GateMachine, GateMode
+from facility.actuation import (
+    Actuator,
+    CameraControl,
+    ExitFailsafe,
+    HostShutdownRunner,
+    LedgerControl,
+)
+from facility.actuation.adapters import EslScreenControl, GateEntryControl, NvmlGpuCapper
 from facility.alerts.defaults import default_rules
 from facility.alerts.dispatch import AlertDispatcher
 from facility.alerts.engine import AlertEngine
@@ -40,8 +50,9 @@ from facility.supervisor.occupancy import OccupancyTracker
 from facility.supervisor.policy import DEFAULT_ACTIONS, DEFAULT_DWELL_S
 from facility.supervisor.service import SupervisorService
 from facility.telemetry.buffer import DiskBuffer
-from facility.telemetry.points import ConverterRegistry, default_registry
+from facility.telemetry.points import ConverterRegistry
 from facility.telemetry.writer import TelemetryTarget, TelemetryWriter
+from walkout.checkout_telemetry import full_registry
 from walkout.config import StoreConfig
 from walkout.config.services import (
     AlertsSection,
@@ -52,6 +63,7 @@ from walkout.config.services import (
     SupervisorSection,
     TelemetrySection,
 )
+from walkout.runtime import Runtime
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -177,8 +189,10 @@ class FacilityServices:
     alerts: AlertService | None = None
     telemetry: TelemetryWriter | None = None
     bridge: MqttBridge | None = None
+    actuator: Actuator | None = None
+    failsafe: ExitFailsafe | None = None
     extra: list[tuple[str, Callable[[], Awaitable[None]]]] = field(default_factory=list)
-    """Further services to run beside these (name, coroutine function): the actuator."""
+    """Services run beside these (name, coroutine function): actuator, exit fail-safe."""
     fire_alarm_active: bool = False
     exits_opened: int = 0
 
@@ -288,32 +302,79 @@ class FacilityServices:
             )
 
 
+def actuator_for(
+    config: StoreConfig,
+    runtime: Runtime,
+    *,
+    ledger: LedgerControl | None = None,
+    cameras: CameraControl | None = None,
+) -> Actuator:
+    """The supervisor's hands: each port the store has, None for equipment it lacks."""
+    gpus = None
+    inventory = runtime.gpus.inventory if runtime.gpus is not None else None
+    if runtime.gpus is not None and inventory is not None and inventory.available:
+        gpus = NvmlGpuCapper(runtime.gpus.devices())
+    machine = runtime.gate_machine
+    shutdown = config.supervisor.shutdown
+    return Actuator(
+        runtime.bus,
+        gpus=gpus,
+        entry=None if machine is None else GateEntryControl(machine),
+        screens=None if runtime.tag_fleet is None else EslScreenControl(runtime.tag_fleet),
+        cameras=cameras,
+        ledger=ledger,
+        shutdown=HostShutdownRunner(
+            tuple(shutdown.command),
+            delay_s=shutdown.delay_s,
+            timeout_s=shutdown.timeout_s,
+            dry_run=shutdown.dry_run,
+        ),
+        timeout_s=config.supervisor.action_timeout_s,
+    )
+
+
 @contextlib.asynccontextmanager
 async def open_facility(
     config: StoreConfig,
-    bus: Bus,
+    runtime: Runtime,
     *,
-    gates: GateMachine | None = None,
-    registry_factory: Callable[[], ConverterRegistry] = default_registry,
+    registry_factory: Callable[[], ConverterRegistry] = full_registry,
     policy: Policy | None = None,
+    ledger: LedgerControl | None = None,
+    cameras: CameraControl | None = None,
 ) -> AsyncIterator[FacilityServices]:
     """The configured services, opened; everything is closed when the block exits.
 
     ``policy`` replaces the one store.yaml gives (drills and benchmarks tune rule
-    recovery times, which store.yaml does not expose).
+    recovery times, which store.yaml does not expose). ``ledger`` and ``cameras``
+    are the checkout's and the camera fleet's controls, where they run.
     """
+    bus = runtime.bus
+    gates = runtime.gate_machine
     services = FacilityServices(config, bus, gates=gates)
     async with contextlib.AsyncExitStack() as stack:
         if config.supervisor.enabled:
             ups_ids = tuple(u.id for u in config.facility.ups)
             if policy is None:
                 policy = supervisor_policy(config.supervisor, ups_ids)
-            services.supervisor = SupervisorService(
+            supervisor = SupervisorService(
                 bus,
                 Supervisor(policy),
                 occupancy=OccupancyTracker(),
                 tick_s=config.supervisor.tick_s,
             )
+            services.supervisor = supervisor
+            actuator = actuator_for(config, runtime, ledger=ledger, cameras=cameras)
+            services.actuator = actuator
+            services.extra.append(("actuator", actuator.run))
+            if gates is not None:
+                failsafe = ExitFailsafe(
+                    GateEntryControl(gates),
+                    window_s=max(5.0, 10 * config.supervisor.tick_s),
+                    heartbeat=lambda: supervisor.heartbeat_t,
+                )
+                services.failsafe = failsafe
+                services.extra.append(("exit-failsafe", lambda: failsafe.run(bus)))
         if config.alerts.enabled:
             config.alerts.db.parent.mkdir(parents=True, exist_ok=True)
             store = await stack.enter_async_context(AlertStore(config.alerts.db))

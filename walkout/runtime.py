@@ -104,6 +104,9 @@ class Runtime:
     nvml: NvmlApi | None = None
     """The NVML to read GPUs through: None for the real library (the bench passes a fake)."""
     coordinator: PollingCoordinator | None = None
+    tag_backend: MqttEsl | OeplAccessPoint | None = None
+    tag_fleet: EslFleet | None = None
+    """The price-tag screens, when store.yaml has an ``esl`` section (the supervisor's)."""
 
     @property
     def gate_machine(self) -> GateMachine | None:
@@ -170,12 +173,28 @@ class Runtime:
         return coordinator
 
     async def start(self) -> None:
-        """What must be opened before polling: the trap port, the gates, NVML and its GPUs."""
+        """What must be opened before polling: the trap port, the gates, NVML, the screens."""
         if self.upses is not None:
             await self.upses.start()
         if self.gate_wiring is not None:
             await self.gate_wiring.__aenter__()  # controllers and the gate state machine
         await self.open_gpus()
+        await self.open_screens()
+
+    async def open_screens(self) -> None:
+        """Connect the price-tag transport; an unreachable one is logged, not fatal.
+
+        The store runs without its screens; the supervisor's screen actions then
+        fail, and each failure raises an alert, until the transport comes back.
+        """
+        if self.config.esl is None:
+            return
+        self.tag_backend = make_tag_backend(self.config.esl, self.config.store.id, self.bus)
+        self.tag_fleet = make_tag_fleet(self.config.esl, self.tag_backend, self.bus)
+        try:
+            await self.tag_backend.connect()
+        except Exception as exc:
+            _LOGGER.error("price-tag screens unreachable at start: %s", exc)
 
     async def run(self) -> None:
         """Poll every device and route UPS traps until cancelled."""
@@ -212,6 +231,8 @@ class Runtime:
                 stack.push_async_callback(self.gpus.close)
             if self.upses is not None:
                 stack.push_async_callback(self.upses.close)
+            if self.tag_backend is not None:
+                stack.push_async_callback(self.tag_backend.close)
             if self.gate_wiring is not None:
                 stack.push_async_callback(self.gate_wiring.close)
 

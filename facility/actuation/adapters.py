@@ -53,7 +53,9 @@ class GateEntryControl:
     Locking the entry is the machine's ``entry_locked`` mode: new credentials
     are refused, groups already admitted finish, exits open on request as
     always. A fire alarm's (or the fail-safe's) emergency is never ended by a
-    supervisor action: ``set_locked`` refuses while it lasts.
+    supervisor action. An emergency admits nobody, so it already is a locked
+    entry (every door held free for people to get out): asking to lock it then
+    is satisfied as it stands, asking to open it is refused.
     """
 
     def __init__(self, machine: GateMachine) -> None:
@@ -62,15 +64,14 @@ class GateEntryControl:
     async def set_locked(self, locked: bool, reason: str) -> None:
         """Switch between ``normal`` and ``entry_locked``."""
         if self.machine.mode is GateMode.EMERGENCY:
-            raise EntryInEmergency(
-                f"gates are in emergency: entry left free (asked: {'lock' if locked else 'open'})"
-            )
+            if locked:
+                return  # nobody is admitted in an emergency
+            raise EntryInEmergency("gates are in emergency: the entry admits nobody until it ends")
         await self.machine.set_mode(GateMode.ENTRY_LOCKED if locked else GateMode.NORMAL, reason)
 
     def entry_locked(self) -> bool | None:
         """From the machine's mode (what it enforces on every credential)."""
-        mode = self.machine.mode
-        return None if mode is GateMode.EMERGENCY else mode is GateMode.ENTRY_LOCKED
+        return self.machine.mode in (GateMode.ENTRY_LOCKED, GateMode.EMERGENCY)
 
     async def emergency(self, reason: str) -> None:
         """Every gate released and held (the machine releases before it returns)."""

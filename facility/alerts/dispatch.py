@@ -62,8 +62,10 @@ class AlertDispatcher:
         self._close_timeout_s = close_timeout_s
         self._queues: dict[str, asyncio.Queue[AlertEvent]] = {}
         self._workers: list[asyncio.Task[None]] = []
+        self._running = False
 
     async def __aenter__(self) -> AlertDispatcher:
+        self._running = True
         for sink in self.sinks:
             queue: asyncio.Queue[AlertEvent] = asyncio.Queue()
             self._queues[sink.name] = queue
@@ -82,6 +84,7 @@ class AlertDispatcher:
             task.cancel()
         await asyncio.gather(*self._workers, return_exceptions=True)
         self._workers.clear()
+        self._running = False
         for sink in self.sinks:
             queue = self._queues[sink.name]
             while not queue.empty():
@@ -93,8 +96,8 @@ class AlertDispatcher:
         self._queues.clear()
 
     async def deliver(self, event: AlertEvent) -> None:
-        """Queue ``event`` for every sink (returns at once)."""
-        if not self._workers:
+        """Queue ``event`` for every sink (returns at once; with no sinks, the history alone)."""
+        if not self._running:
             raise RuntimeError("AlertDispatcher is not running: use 'async with'")
         for queue in self._queues.values():
             queue.put_nowait(event)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Literal
 
 XY = tuple[float, float]
@@ -149,6 +150,8 @@ class StoreTruth:
     turned_away: int
     occupancy: tuple[tuple[float, int], ...]
     """(t, people inside) at every change."""
+    sold_out_takes: int = 0
+    """Takes that found their facing empty (there is no restocking)."""
 
 
 # JSON ---------------------------------------------------------------------------------------
@@ -163,15 +166,17 @@ _RECORD_TYPES: dict[str, type[Any]] = {
     "session": SessionTruth,
 }
 _TYPE_NAMES = {cls: name for name, cls in _RECORD_TYPES.items()}
+_FIELDS = {cls: tuple(cls.__dataclass_fields__) for cls in _RECORD_TYPES.values()}
 
 
 def as_json(record: Any) -> dict[str, Any]:
     """A record as a JSON object with a ``type`` field; tuples become lists."""
-    name = _TYPE_NAMES[type(record)]
-    out: dict[str, Any] = {"type": name}
-    for key in record.__dataclass_fields__:
+    cls = type(record)
+    out: dict[str, Any] = {"type": _TYPE_NAMES[cls]}
+    for key in _FIELDS[cls]:
         value = getattr(record, key)
-        out[key] = dict(value) if isinstance(value, Mapping) else value
+        # receipts are the only mappings; an ABC isinstance check per field is slow
+        out[key] = value if not isinstance(value, dict | MappingProxyType) else dict(value)
     return out
 
 

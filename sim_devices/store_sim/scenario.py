@@ -39,7 +39,8 @@ pydantic in the simulators), and every error starts with the key path::
               settle_freq_hz: 2.5, settle_tau_s: 0.35, idle_every_s: 5,
               window_before_s: 1.0, window_after_s: 3.0}
       tracker: {rate_hz: 2, reach_rate_hz: 10, position_sigma_m: 0.05, hand_sigma_m: 0.03,
-                wrist_miss_rate: 0.1, detection_miss_rate: 0.02, id_switch_per_min: 0.05}
+                wrist_miss_rate: 0.1, detection_miss_rate: 0.02, id_switch_per_min: 0.05,
+                id_swap_radius_m: 1.0}
       timing: {jitter_s: 0.005}
 
 Distributions over integers (``group_sizes``, ``quantity``) are weights that
@@ -48,6 +49,7 @@ need not sum to 1. Prices are strings (or integers) so they stay exact.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -205,7 +207,9 @@ class TrackerModel:
     Samples at ``rate_hz``, and at ``reach_rate_hz`` within a second of a
     reach into a shelf. ``wrist_miss_rate`` drops each hand point,
     ``detection_miss_rate`` a whole sample; ``id_switch_per_min`` is the
-    Poisson rate, per track-minute, at which a track continues under a new id.
+    Poisson rate, per track-minute, of id switches: with somebody within
+    ``id_swap_radius_m`` the two people's ids swap, otherwise the track
+    continues under a new id.
     """
 
     rate_hz: float = 2.0
@@ -215,6 +219,7 @@ class TrackerModel:
     wrist_miss_rate: float = 0.0
     detection_miss_rate: float = 0.0
     id_switch_per_min: float = 0.0
+    id_swap_radius_m: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -308,7 +313,9 @@ class _Section:
             return default
         value = self.data[key]
         if not isinstance(value, str) or not value:
-            raise StoreScenarioError(f"{self.path(key)}: expected a non-empty string, got {value!r}")
+            raise StoreScenarioError(
+                f"{self.path(key)}: expected a non-empty string, got {value!r}"
+            )
         return value
 
     def fraction(self, key: str, default: float) -> float:
@@ -358,8 +365,8 @@ def _distribution(raw: Any, where: str) -> tuple[tuple[int, float], ...]:
 
 
 def _price(raw: Any, where: str) -> Decimal:
-    if isinstance(raw, bool) or isinstance(raw, float) or not isinstance(raw, int | str):
-        raise StoreScenarioError(f"{where}: write the price as a string (e.g. \"1.20\"), got {raw!r}")
+    if isinstance(raw, (bool, float)) or not isinstance(raw, int | str):
+        raise StoreScenarioError(f'{where}: write the price as a string (e.g. "1.20"), got {raw!r}')
     try:
         price = Decimal(str(raw))
     except InvalidOperation:
@@ -376,7 +383,9 @@ def _gate(s: _Section, key: str, default_id: str) -> GateSpec:
 
 
 def _product(raw: Any, where: str, length_m: float) -> ProductSpec:
-    p = _Section(raw, where, {"sku", "name", "unit_weight_g", "weight_sigma_g", "price", "span_m", "stock"})
+    p = _Section(
+        raw, where, {"sku", "name", "unit_weight_g", "weight_sigma_g", "price", "span_m", "stock"}
+    )
     span = p.required("span_m")
     if not isinstance(span, list) or len(span) != 2:
         raise StoreScenarioError(f"{where}.span_m: expected [start, end] in metres")
@@ -407,7 +416,7 @@ def _shelf(raw: Any, where: str) -> ShelfSpec:
             raise StoreScenarioError(f"{where}.products[{i}].sku: {product.sku!r} appears twice")
         seen.add(product.sku)
     ordered = sorted(products, key=lambda p: p.span_m)
-    for a, b in zip(ordered, ordered[1:], strict=False):
+    for a, b in itertools.pairwise(ordered):
         if b.span_m[0] < a.span_m[1] - 1e-9:
             raise StoreScenarioError(f"{where}.products: {a.sku!r} and {b.sku!r} overlap")
     cells = s.integer("cells", 4, low=1)
@@ -447,7 +456,7 @@ def _rates(a: _Section) -> tuple[RateStep, ...]:
     for i, step in enumerate(raw):
         s = _Section(step, f"{where}[{i}]", {"from_s", "rate_per_min"})
         steps.append(RateStep(s.number("from_s", low=0.0), s.number("rate_per_min", low=0.0)))
-    if not steps or any(b.from_s <= a.from_s for a, b in zip(steps, steps[1:], strict=False)):
+    if not steps or any(b.from_s <= a.from_s for a, b in itertools.pairwise(steps)):
         raise StoreScenarioError(f"{where}: expected steps with increasing from_s")
     return tuple(steps)
 
@@ -497,7 +506,9 @@ def _behaviour(top: _Section) -> Behaviour:
     return Behaviour(
         stops=stops,
         walk_speed_m_s=b.number("walk_speed_m_s", 1.0, low=0.0, open_low=True),
-        dwell=Dwell(d.number("median", 10.0, low=0.0, open_low=True), d.number("sigma", 0.5, low=0.0)),
+        dwell=Dwell(
+            d.number("median", 10.0, low=0.0, open_low=True), d.number("sigma", 0.5, low=0.0)
+        ),
         take=b.fraction("take", 0.6),
         quantity=(
             _distribution(b.data["quantity"], b.path("quantity"))

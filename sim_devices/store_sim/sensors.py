@@ -18,12 +18,13 @@ of it).
 
 from __future__ import annotations
 
-import bisect
 import math
 import random
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+import numpy as np
 
 from sim_devices.clock import ManualClock
 from sim_devices.loadcell import ShelfLoadModel, ShelfParams
@@ -47,6 +48,29 @@ class ShelfChangeTruth:
     position_m: float
 
 
+def stock_loads(shelf: ShelfSpec) -> list[tuple[float, float]]:
+    """The starting stock as (grams, position) loads, one per facing and cell gap.
+
+    Units sit evenly over their facing at nominal weight. Between two cells
+    the lever rule is linear, so the units in one gap act as a single load of
+    their total weight at their centroid: the cells see exactly the same, and
+    a shelf of hundreds of units costs a few loads per change.
+    """
+    pitch = shelf.length_m / (shelf.cells - 1) if shelf.cells > 1 else math.inf
+    loads = []
+    for product in shelf.products:
+        width = product.span_m[1] - product.span_m[0]
+        gaps: dict[int, list[float]] = {}
+        for i in range(product.stock):
+            position = product.span_m[0] + (i + 0.5) * width / product.stock
+            gap = min(int(position // pitch), shelf.cells - 2) if shelf.cells > 1 else 0
+            gaps.setdefault(gap, []).append(position)
+        for positions in gaps.values():
+            weight = product.unit_weight_g * len(positions)
+            loads.append((weight, math.fsum(positions) / len(positions)))
+    return loads
+
+
 def scale_records(
     shelf: ShelfSpec,
     sensors: Sensors,
@@ -68,14 +92,15 @@ def scale_records(
         settle_tau_s=model_spec.settle_tau_s,
     )
     model = ShelfLoadModel(params, clock)
-    for product in shelf.products:
-        width = product.span_m[1] - product.span_m[0]
-        for i in range(product.stock):
-            position = product.span_m[0] + (i + 0.5) * width / product.stock
-            model.put(product.unit_weight_g, position, settled=True)
+    for weight_g, position_m in stock_loads(shelf):
+        model.put(weight_g, position_m, settled=True)
     rate = model_spec.rate_hz
     phase = rng.uniform(0.0, 1.0 / rate)
-    indices = set(range(0, math.floor((end_t - phase) * rate) + 1, max(1, round(model_spec.idle_every_s * rate))))
+    indices = set(
+        range(
+            0, math.floor((end_t - phase) * rate) + 1, max(1, round(model_spec.idle_every_s * rate))
+        )
+    )
     for change in changes:
         first = math.ceil((change.t - model_spec.window_before_s - phase) * rate)
         last = math.floor((change.t + model_spec.window_after_s - phase) * rate)
@@ -100,69 +125,139 @@ def scale_records(
     return records
 
 
-def _position(path: list[tuple[float, float, float]], times: list[float], t: float) -> XY:
-    """Where the path is at ``t`` (linear between keyframes, held beyond the ends)."""
-    i = bisect.bisect_right(times, t)
-    if i == 0:
-        return (path[0][1], path[0][2])
-    if i >= len(path):
-        return (path[-1][1], path[-1][2])
-    t0, x0, y0 = path[i - 1]
-    t1, x1, y1 = path[i]
-    if t1 <= t0:
-        return (x1, y1)
-    f = (t - t0) / (t1 - t0)
-    return (x0 + (x1 - x0) * f, y0 + (y1 - y0) * f)
+def _where(person: Person, t: float) -> XY:
+    times = [k[0] for k in person.path]
+    return (
+        float(np.interp(t, times, [k[1] for k in person.path])),
+        float(np.interp(t, times, [k[2] for k in person.path])),
+    )
+
+
+def id_timelines(
+    people: Sequence[Person], sensors: Sensors, rng: random.Random
+) -> tuple[list[tuple[list[float], list[str]]], list[TrackTruth]]:
+    """Which track id each person carries from when: (change times, ids) per person.
+
+    Switches are a Poisson process per person (``id_switch_per_min``),
+    handled in time order. With ``id_swap_radius_m`` > 0 a switch while
+    somebody else is that close swaps the two people's current ids (the
+    tracker confuses them); otherwise, or with nobody close, the track
+    continues under a fresh id. One id may therefore follow two people in
+    turn: the truth has one :class:`TrackTruth` per (id, person, stretch).
+    """
+    model = sensors.tracker
+    per_s = model.id_switch_per_min / 60.0
+    timelines: list[tuple[list[float], list[str]]] = []
+    switches: list[tuple[float, int]] = []
+    for index, person in enumerate(people):
+        timelines.append(([person.enter_t], [f"trk-{index + 1}"]))
+        at = person.enter_t
+        while per_s > 0:
+            at += rng.expovariate(per_s)
+            if at >= person.exit_t:
+                break
+            switches.append((at, index))
+    switches.sort()
+    enter = np.array([p.enter_t for p in people])
+    leave = np.array([p.exit_t for p in people])
+    next_id = len(people)
+    for at, index in switches:
+        partner = None
+        if model.id_swap_radius_m > 0:
+            here = _where(people[index], at)
+            best = model.id_swap_radius_m
+            for other in np.nonzero((enter <= at) & (leave > at))[0].tolist():
+                if other != index and (d := math.dist(here, _where(people[other], at))) <= best:
+                    partner, best = other, d
+        if partner is None:
+            next_id += 1
+            timelines[index][0].append(at)
+            timelines[index][1].append(f"trk-{next_id}")
+            continue
+        mine, theirs = timelines[index][1][-1], timelines[partner][1][-1]
+        for who, new in ((index, theirs), (partner, mine)):
+            timelines[who][0].append(at)
+            timelines[who][1].append(new)
+    truth = []
+    for person, (change_t, ids) in zip(people, timelines, strict=True):
+        ends = [*change_t[1:], person.exit_t]
+        truth += [
+            TrackTruth(track_id, person.shopper_id, person.group.session_ref, lo, hi)
+            for track_id, lo, hi in zip(ids, change_t, ends, strict=True)
+        ]
+    return timelines, truth
 
 
 def track_records(
     people: Sequence[Person], sensors: Sensors, rng: random.Random, reach_s: float
 ) -> tuple[list[TrackRecord], list[TrackTruth]]:
-    """Tracker samples of every person, with noise, misses and id switches, and their truth."""
+    """Tracker samples of every person, with noise, misses and id switches, and their truth.
+
+    Noise is drawn with numpy, one seeded generator per person (seeded from
+    ``rng``), so a run stays reproducible and thousands of visits stay quick.
+    """
     model = sensors.tracker
     step = max(1, round(model.reach_rate_hz / model.rate_hz))
     dt = 1.0 / model.reach_rate_hz
-    sigma, hand_sigma = model.position_sigma_m, model.hand_sigma_m
-    switch_per_s = model.id_switch_per_min / 60.0
+    timelines, truth = id_timelines(people, sensors, rng)
     records: list[TrackRecord] = []
-    truth: list[TrackTruth] = []
-    next_id = 0
-    for person in people:
-        path = sorted(person.path, key=lambda k: k[0])
-        times = [k[0] for k in path]
+    for index, person in enumerate(people):
+        noise = np.random.default_rng(rng.getrandbits(64))
         start, end = person.enter_t, person.exit_t
         first, last = math.ceil(start / dt), math.floor(end / dt)
-        indices = {k for k in range(first, last + 1) if k % step == 0}
+        indices = set(range(first + (-first) % step, last + 1, step))
         for t_reach, _ in person.reaches:
             lo = max(first, math.ceil((t_reach - REACH_WINDOW_S) / dt))
             hi = min(last, math.floor((t_reach + REACH_WINDOW_S) / dt))
             indices.update(range(lo, hi + 1))
-        reach_times = [r[0] for r in person.reaches]
-        next_id += 1
-        track_id, segment_start = f"trk-{next_id}", start
-        switch_at = start + rng.expovariate(switch_per_s) if switch_per_s > 0 else math.inf
-        for k in sorted(indices):
-            t = k * dt
-            while t >= switch_at:
-                ref = person.group.session_ref
-                truth.append(TrackTruth(track_id, person.shopper_id, ref, segment_start, switch_at))
-                next_id += 1
-                track_id, segment_start = f"trk-{next_id}", switch_at
-                switch_at += rng.expovariate(switch_per_s)
-            if model.detection_miss_rate and rng.random() < model.detection_miss_rate:
+        t = np.array(sorted(indices), dtype=np.float64) * dt
+        change_t, ids = timelines[index]
+        segment = np.searchsorted(np.array(change_t), t, side="right") - 1
+        n = len(t)
+        path = sorted(person.path, key=lambda k: k[0])
+        x = np.interp(t, [k[0] for k in path], [k[1] for k in path])
+        y = np.interp(t, [k[0] for k in path], [k[2] for k in path])
+        body_x = x + noise.normal(0.0, model.position_sigma_m, n)
+        body_y = y + noise.normal(0.0, model.position_sigma_m, n)
+        left_x, left_y = x - HAND_OFFSET_M[0], y + HAND_OFFSET_M[1]
+        right_x, right_y = x + HAND_OFFSET_M[0], y + HAND_OFFSET_M[1]
+        if person.reaches:
+            reach_t = np.array([r[0] for r in person.reaches])
+            j = np.minimum(np.searchsorted(reach_t, t - reach_s), len(reach_t) - 1)
+            reaching = np.abs(reach_t[j] - t) <= reach_s
+            right_x = np.where(reaching, np.array([r[1][0] for r in person.reaches])[j], right_x)
+            right_y = np.where(reaching, np.array([r[1][1] for r in person.reaches])[j], right_y)
+        hand_noise = noise.normal(0.0, model.hand_sigma_m, (4, n))
+        left_x, left_y = left_x + hand_noise[0], left_y + hand_noise[1]
+        right_x, right_y = right_x + hand_noise[2], right_y + hand_noise[3]
+        seen = noise.random((2, n)) >= model.wrist_miss_rate
+        detected = noise.random(n) >= model.detection_miss_rate
+        stamps = t + noise.normal(0.0, sensors.jitter_s, n) if sensors.jitter_s > 0 else t
+        columns = zip(
+            stamps.tolist(),
+            segment.tolist(),
+            body_x.tolist(),
+            body_y.tolist(),
+            left_x.tolist(),
+            left_y.tolist(),
+            right_x.tolist(),
+            right_y.tolist(),
+            seen[0].tolist(),
+            seen[1].tolist(),
+            detected.tolist(),
+            strict=True,
+        )
+        for stamp, seg, bx, by, lx, ly, rx, ry, see_left, see_right, found in columns:
+            if not found:
                 continue
-            x, y = _position(path, times, t)
-            body = (x + rng.gauss(0.0, sigma), y + rng.gauss(0.0, sigma))
-            hands = [(x - HAND_OFFSET_M[0], y + HAND_OFFSET_M[1]), (x + HAND_OFFSET_M[0], y + HAND_OFFSET_M[1])]
-            j = bisect.bisect_left(reach_times, t - reach_s)
-            if j < len(reach_times) and reach_times[j] <= t + reach_s:
-                hands[1] = person.reaches[j][1]
-            seen = tuple(
-                (hx + rng.gauss(0.0, hand_sigma), hy + rng.gauss(0.0, hand_sigma))
-                for hx, hy in hands
-                if not (model.wrist_miss_rate and rng.random() < model.wrist_miss_rate)
-            )
-            stamp = t + rng.gauss(0.0, sensors.jitter_s) if sensors.jitter_s > 0 else t
-            records.append(TrackRecord(stamp, track_id, body, seen))
-        truth.append(TrackTruth(track_id, person.shopper_id, person.group.session_ref, segment_start, end))
+            hands: tuple[XY, ...]
+            if see_left and see_right:
+                hands = ((lx, ly), (rx, ry))
+            elif see_left:
+                hands = ((lx, ly),)
+            elif see_right:
+                hands = ((rx, ry),)
+            else:
+                hands = ()
+            records.append(TrackRecord(stamp, ids[seg], (bx, by), hands))
     return records, truth

@@ -43,6 +43,11 @@ from sim_devices.store_sim.shoppers import (
 ADMIT_TO_ENTRY_S = 0.8
 """From a credential being accepted to the first member passing the entry."""
 
+ARM_REACH_M = 0.5
+"""Along the board, a put-back lands on the item's own facing only within this reach
+of where the person stands; farther away it lands where they stand (same shelf,
+wrong place)."""
+
 
 @dataclass
 class SimulationResult:
@@ -70,8 +75,8 @@ class World:
     people: list[Person] = field(default_factory=list)
     sessions: list[SessionTruth] = field(default_factory=list)
     inside: int = 0
-    peak_in_store: int = 0
     turned_away: int = 0
+    sold_out_takes: int = 0
     occupancy_changes: list[tuple[float, int]] = field(default_factory=list)
     _heap: list[tuple[float, int, Iterator[float]]] = field(default_factory=list)
     _seq: int = 0
@@ -136,12 +141,13 @@ class World:
             person = Person(f"{ref}-{k + 1}", group, child, enter_t)
             group.members.append(person)
             self.people.append(person)
-            self.gates.append(GateRecord(enter_t, "enter", gate, group.credential, ref, k + 1, size))
+            self.gates.append(
+                GateRecord(enter_t, "enter", gate, group.credential, ref, k + 1, size)
+            )
             self.occupancy_changes.append((enter_t, 1))
             person_rng = rng_for(self.scenario.seed, f"shopper:{person.shopper_id}")
             self.start(shop(self, person, person_rng), enter_t)
         self.inside += size
-        self.peak_in_store = max(self.peak_in_store, self.inside)
 
     def at_exit(self, person: Person) -> None:
         """A person waits at the exit; the group leaves together once all are there."""
@@ -213,30 +219,52 @@ class World:
         """Carry out one planned action if it is still possible; reaches only if it is."""
         group = person.group
         if action == "take":
-            qty = min(choose(rng, self.scenario.behaviour.quantity), self.stock(shelf.shelf_id, product.sku))
+            qty = min(
+                choose(rng, self.scenario.behaviour.quantity),
+                self.stock(shelf.shelf_id, product.sku),
+            )
             if qty <= 0:
+                self.sold_out_takes += 1
                 return
             self._stock[(shelf.shelf_id, product.sku)] -= qty
             units = [
-                Unit(product.sku, unit_weight_g(product, rng), shelf.shelf_id, along_m, person.shopper_id, person.is_child)
+                Unit(
+                    product.sku,
+                    unit_weight_g(product, rng),
+                    shelf.shelf_id,
+                    along_m,
+                    person.shopper_id,
+                    person.is_child,
+                )
                 for _ in range(qty)
             ]
             group.held.extend(units)
             self._record(person, "take", units, shelf, along_m)
             return
         if action == "put_same":
-            mine = [u for u in group.held if u.taker == person.shopper_id and u.home_shelf_id == shelf.shelf_id]
+            mine = [
+                u
+                for u in group.held
+                if u.taker == person.shopper_id and u.home_shelf_id == shelf.shelf_id
+            ]
         elif action == "put_wrong":
-            mine = [u for u in group.held if u.taker == person.shopper_id and u.home_shelf_id != shelf.shelf_id]
+            mine = [
+                u
+                for u in group.held
+                if u.taker == person.shopper_id and u.home_shelf_id != shelf.shelf_id
+            ]
         else:
             mine = [u for u in group.held if u.by_child]
         if not mine:
             return
         unit = mine[-1]
         group.held.remove(unit)
-        same = unit.home_shelf_id == shelf.shelf_id
-        position = unit.home_position_m if same else along_m
-        if same:
+        at_home = (
+            unit.home_shelf_id == shelf.shelf_id
+            and abs(unit.home_position_m - along_m) <= ARM_REACH_M
+        )
+        position = unit.home_position_m if at_home else along_m
+        if at_home:
             self._stock[(shelf.shelf_id, unit.sku)] += 1
         self._record(person, "put", [unit], shelf, position)
 
@@ -276,14 +304,30 @@ def simulate(scenario: StoreScenario) -> SimulationResult:
     if jitter > 0:
         gate_rng = rng_for(seed, "gate-jitter")
         records = [
-            GateRecord(g.t + gate_rng.gauss(0.0, jitter), g.kind, g.gate_id, g.credential, g.session_ref, g.person, g.group_size)
+            GateRecord(
+                g.t + gate_rng.gauss(0.0, jitter),
+                g.kind,
+                g.gate_id,
+                g.credential,
+                g.session_ref,
+                g.person,
+                g.group_size,
+            )
             for g in world.gates
         ]
     for shelf in scenario.floor.shelves:
         records.extend(
-            scale_records(shelf, scenario.sensors, world.changes[shelf.shelf_id], end_t, rng_for(seed, f"scale:{shelf.shelf_id}"))
+            scale_records(
+                shelf,
+                scenario.sensors,
+                world.changes[shelf.shelf_id],
+                end_t,
+                rng_for(seed, f"scale:{shelf.shelf_id}"),
+            )
         )
-    tracks, track_truth = track_records(world.people, scenario.sensors, rng_for(seed, "tracker"), REACH_S)
+    tracks, track_truth = track_records(
+        world.people, scenario.sensors, rng_for(seed, "tracker"), REACH_S
+    )
     records.extend(tracks)
     records.sort(key=lambda r: r.t)
     occupancy: list[tuple[float, int]] = []
@@ -302,5 +346,6 @@ def simulate(scenario: StoreScenario) -> SimulationResult:
         peak_in_store=max((c for _, c in occupancy), default=0),
         turned_away=world.turned_away,
         occupancy=tuple(occupancy),
+        sold_out_takes=world.sold_out_takes,
     )
     return SimulationResult(scenario, records, truth)

@@ -90,3 +90,24 @@ async def test_live_service_ack_from_cli_and_restart(tmp_path: Path) -> None:
             assert stored.alert.state is AlertState.RESOLVED
     finally:
         watch.close()
+
+
+
+async def test_with_no_sinks_the_service_still_fires_and_keeps_history(tmp_path: Path) -> None:
+    bus = Bus()
+    watch = bus.subscribe(AlertEvent, name="watch")
+    async with AlertStore(tmp_path / "alerts.db") as store, AlertDispatcher([]) as dispatcher:
+        service = AlertService(bus, AlertEngine([OB]), store, dispatcher)
+        task = asyncio.create_task(service.run())
+        try:
+            async with asyncio.timeout(10):
+                await service.ready.wait()
+            await bus.publish(UpsReading(source="ups1", t_mono=1, status=UpsStatus.ON_BATTERY))
+            async with asyncio.timeout(10):
+                fired = await watch.get()
+            assert isinstance(fired, AlertFiring)
+            assert [s.alert.id for s in await store.active()] == [fired.alert.id]
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+    watch.close()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 import re
 from pathlib import Path
@@ -12,6 +11,7 @@ import pytest
 import yaml
 
 from dashboards import build
+from walkout.checkout_telemetry import KNOWN_SERIES
 
 GRAFANA = Path(build.__file__).parent / "grafana"
 DASHBOARD_FILES = sorted((GRAFANA / "dashboards").glob("*.json"))
@@ -139,15 +139,55 @@ def test_facility_dashboard_covers_the_facility() -> None:
     assert wanted <= names, wanted - names
 
 
+def unwritten(dashboards: list[dict[str, Any]]) -> set[str]:
+    """Series the dashboards query that walkout neither writes nor awaits."""
+    queried = set().union(*(queried_metrics(d) for d in dashboards))
+    return queried - KNOWN_SERIES - set(build.AWAITING_TELEMETRY)
+
+
 def test_every_queried_series_is_written_by_telemetry() -> None:
-    try:
-        points = importlib.import_module("facility.telemetry.points")
-    except ImportError as exc:
-        pytest.skip(f"facility.telemetry.points is not available ({exc}): nothing to check against")
-    known: frozenset[str] = points.KNOWN_SERIES
-    queried = set().union(*(queried_metrics(d) for d in dashboards()))
-    unknown = queried - known - set(build.AWAITING_TELEMETRY)
+    files = {p.name for p in DASHBOARD_FILES}
+    assert {"facility.json", "store.json"} <= files
+    unknown = unwritten(dashboards())
     assert not unknown, f"panels query series telemetry never writes: {sorted(unknown)}"
     # Once telemetry writes one of the awaited series, it must leave the waiting list.
-    arrived = set(build.AWAITING_TELEMETRY) & known
+    arrived = set(build.AWAITING_TELEMETRY) & KNOWN_SERIES
     assert not arrived, f"now written by telemetry, drop from AWAITING_TELEMETRY: {arrived}"
+
+
+def bogus_dashboard() -> build.Dashboard:
+    panel = build.Panel("Bogus", [build.series("checkout_sessions_opne")])
+    return build.Dashboard("walkout-bogus", "bogus", [build.Row("Bogus", [panel])])
+
+
+def test_a_panel_on_a_series_walkout_never_writes_is_caught() -> None:
+    # By the independent reading of the JSON ...
+    bogus = bogus_dashboard().to_json()
+    assert unwritten([*dashboards(), bogus]) == {"checkout_sessions_opne"}
+    # ... and by the build itself.
+    assert build.unknown_series(bogus_dashboard()) == {"checkout_sessions_opne"}
+
+
+def test_build_refuses_a_dashboard_on_an_unwritten_series(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(build, "DASHBOARDS", {"bogus.json": bogus_dashboard})
+    assert build.main(["--out", str(tmp_path)]) == 1
+    assert "checkout_sessions_opne" in capsys.readouterr().err
+    assert not (tmp_path / "bogus.json").exists()
+    assert build.main(["--out", str(tmp_path), "--check"]) == 1
+
+
+def test_store_dashboard_covers_the_store() -> None:
+    (dashboard,) = [d for d in dashboards() if d["uid"] == "walkout-store"]
+    names = queried_metrics(dashboard)
+    wanted = {
+        "checkout_sessions_open", "checkout_session_opened", "checkout_receipt_total",
+        "checkout_receipt_lines", "checkout_review_requested", "checkout_exit_to_receipt_s",
+        "shelf_change_abs_g", "store_mode_level",
+    }  # fmt: skip
+    assert wanted <= names, wanted - names
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
+    assert any(e.startswith("quantile_over_time(0.95, checkout_exit_to_receipt_s") for e in exprs)
+    store_var = dashboard["templating"]["list"][0]
+    assert store_var["definition"] == "label_values(checkout_sessions_open, store)"

@@ -267,10 +267,7 @@ async def drill_store(
                 recorder.start()
                 try:
                     async with open_facility(
-                        config,
-                        runtime.bus,
-                        gates=runtime.gate_machine,
-                        policy=policy or drill_policy(),
+                        config, runtime, policy=policy or drill_policy()
                     ) as facility:
                         store = DrillStore(
                             config, runtime, facility, recorder, ups, crac, gpus, dio, broker

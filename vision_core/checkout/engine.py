@@ -40,7 +40,9 @@ How a shelf change is decided (never by a guess):
   or tied products on a decided session go to that session's review. A tie
   between sessions, an unbound contender or nobody near waits, blocking the
   contenders' receipts with ``AttributionPending``, and is looked at again
-  on every track sample inside its window and every tick; at ``wait_s`` it
+  on every tick and every track sample that could change it (one that
+  beats its track's best score for the event, or binds a track to a
+  session); at ``wait_s`` it
   goes to review of every session involved (``ShelfChangeUnresolved`` when
   no session is).
 - put: matched by weight against the carts of the shoppers near it
@@ -79,6 +81,7 @@ from vision_core.inference.attribution import (
     ShopperTrack,
     TrackScore,
     attribute,
+    score_track,
 )
 from vision_core.inference.planogram import Planogram, PlanogramError
 from vision_core.inference.products import ProductInference, ProductInferrer
@@ -128,6 +131,7 @@ class _Item:
     products: ProductInference | None
     deadline_mono: float
     blocked: list[str] = field(default_factory=list)
+    best_score: dict[str, float] = field(default_factory=dict)  # per track, at the last look
 
 
 class CheckoutEngine:
@@ -212,7 +216,7 @@ class CheckoutEngine:
             raise CheckoutInputError(
                 f"the checkout engine does not take {type(message).__name__} messages"
             )
-        return out
+        return out + self._sweep_reviewed()
 
     def tick(self, t_mono: float) -> list[Message]:
         """Let store time pass to ``t_mono`` (an earlier time changes nothing)."""
@@ -239,7 +243,8 @@ class CheckoutEngine:
         self._advance(message.t_mono)
         track = self._tracks.get(message.track_id)
         if track is None:
-            track = self._tracks[message.track_id] = ShopperTrack(message.track_id, None)
+            track = ShopperTrack(message.track_id, message.session_id)
+            self._tracks[message.track_id] = track
         rebound = message.session_id is not None and message.session_id != track.session_id
         try:
             track.append(sample)
@@ -253,12 +258,22 @@ class CheckoutEngine:
         dwell = self._dwell.feed(message.track_id, track.session_id, sample)
         if dwell is not None:
             out.append(dwell)
-        pad = self._attribution.time_pad_s
+        alone = ShopperTrack(track.track_id, track.session_id, (sample,))
         for item in list(self._undecided.values()):
-            change = item.change
-            if rebound or change.started_mono - pad <= sample.t_mono <= change.t_mono + pad:
+            if item.item_id in self._undecided and (rebound or self._raises(item, alone)):
                 out.extend(self._evaluate(item))
         return out
+
+    def _raises(self, item: _Item, alone: ShopperTrack) -> bool:
+        """Whether a one-sample track beats its track's best score for ``item``.
+
+        A decision depends on each track's best sample only, so a sample
+        that does not beat it cannot change the decision: skipping it keeps
+        a shopper standing at a shelf from re-deciding on every frame.
+        """
+        change = item.change
+        score = score_track(alone, self.shelves[change.shelf_id], change, self._attribution)
+        return score is not None and score.score > item.best_score.get(alone.track_id, 0.0)
 
     def _on_change(self, change: ShelfChange) -> list[Message]:
         item_id = item_id_of(change)
@@ -294,6 +309,7 @@ class CheckoutEngine:
             now_mono=self.now_mono,
             settings=self._attribution,
         )
+        item.best_score = {c.track_id: c.score for c in attribution.candidates}
         final = self.now_mono >= item.deadline_mono
         if change.kind == "take":
             return self._decide_take(item, attribution, final)

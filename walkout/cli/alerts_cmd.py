@@ -63,11 +63,14 @@ def _severity(text: str) -> Severity:
 
 
 def db_path(db: Path | None, config: Path) -> Path:
-    """``--db`` as given, else the config's ``alerts.db`` resolved against the config's folder."""
+    """``--db`` as given, else the config's ``alerts.db``.
+
+    Loading resolves a relative ``alerts.db`` against the config file's folder,
+    as for ``walkout run``, so both find the same database.
+    """
     if db is not None:
         return db
-    path = load(config).alerts.db
-    return path if path.is_absolute() else config.parent / path
+    return load(config).alerts.db
 
 
 @contextmanager
@@ -141,7 +144,9 @@ def list_alerts(
     ] = None,
     rule: Annotated[str | None, typer.Option(help="only alerts of this rule")] = None,
     limit: Annotated[int, typer.Option(min=1, help="at most this many, newest first")] = 100,
-    as_json: Annotated[bool, typer.Option("--json", help="a JSON array instead of a table")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="a JSON array instead of a table")
+    ] = False,
     db: Annotated[Path | None, DB_OPTION] = None,
     config: Path = CONFIG_OPTION,
 ) -> None:

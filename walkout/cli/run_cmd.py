@@ -42,7 +42,7 @@ async def _run(config: StoreConfig) -> None:
     try:
         async with (
             open_runtime(config) as runtime,
-            open_facility(config, runtime.bus, gates=runtime.gate_machine) as facility,
+            open_facility(config, runtime) as facility,
         ):
             messages = runtime.bus.subscribe(ShelfWeights, HealthChanged, maxsize=10_000)
             tasks = [

@@ -1,0 +1,147 @@
+"""Hardware-in-the-loop: the run's physical actions, sent to the real-protocol simulators.
+
+In this mode the checkout side reads the devices over their real protocols
+(Modbus from the shelf simulator, the gate's I/O) and the store simulator
+only does what people do: it puts and lifts grams on the simulated shelves
+and walks people through the gates, each at its scenario time, paced by
+:func:`~sim_devices.store_sim.playback.play_realtime`. The weights the
+engine then reads come from the shelf simulator's own load-cell model.
+
+:func:`shelf_sim_scenario` builds the shelf simulator's scenario from the
+store's (one Modbus TCP server, one unit per shelf, stock already on the
+boards); :func:`hil_actions` turns a run into control-port requests;
+:func:`drive` sends them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from sim_devices.jsonlines import JsonLinesClient
+from sim_devices.scenario import ItemSpec, Scenario, TcpServerSpec, UnitSpec
+from sim_devices.store_sim.playback import Clock, Sleep, play_realtime
+from sim_devices.store_sim.records import GateRecord, Record, StoreTruth
+from sim_devices.store_sim.scenario import StoreScenario
+from sim_devices.store_sim.sensors import stock_loads
+
+Target = Literal["shelves", "reader", "entry", "exit"]
+
+
+@dataclass(frozen=True)
+class ShelfAddress:
+    """Where a shelf's scale sits in the shelf simulator: server index and unit id."""
+
+    server: int
+    unit: int
+
+
+@dataclass(frozen=True)
+class HilAction:
+    """One control-port request, due at scenario time ``t``, for the simulator ``target``."""
+
+    t: float
+    target: Target
+    request: Mapping[str, Any]
+
+
+def shelf_sim_scenario(store: StoreScenario) -> tuple[Scenario, dict[str, ShelfAddress]]:
+    """A shelf-simulator scenario with every shelf of ``store``, stocked; and the addresses.
+
+    Noise and settling follow the store's scale model; units have no
+    calibration errors (the store simulator's weights are calibrated grams).
+    """
+    model = store.sensors.scale
+    units = []
+    addresses = {}
+    for index, shelf in enumerate(store.floor.shelves):
+        items = [ItemSpec(weight_g, position_m) for weight_g, position_m in stock_loads(shelf)]
+        units.append(
+            UnitSpec(
+                unit_id=index + 1,
+                cells=shelf.cells,
+                length_m=shelf.length_m,
+                sigma_g=model.sigma_g,
+                drift_g_per_h=model.drift_g_per_h,
+                settle_ratio=model.settle_ratio,
+                settle_freq_hz=model.settle_freq_hz,
+                settle_tau_s=model.settle_tau_s,
+                items=tuple(items),
+            )
+        )
+        addresses[shelf.shelf_id] = ShelfAddress(0, index + 1)
+    return Scenario(servers=(TcpServerSpec(units=tuple(units)),), name=store.name), addresses
+
+
+def _card(record: GateRecord) -> dict[str, Any]:
+    """Default credential request: the session number as a 32-bit card number."""
+    number = int("".join(c for c in record.credential or "0" if c.isdigit()) or "0")
+    return {"cmd": "card", "hex": f"{number & 0xFFFFFFFF:08X}", "bits": 32}
+
+
+def hil_actions(
+    truth: StoreTruth,
+    records: Iterable[Record],
+    shelves: Mapping[str, ShelfAddress],
+    *,
+    card_request: Callable[[GateRecord], dict[str, Any]] = _card,
+) -> list[HilAction]:
+    """The physical actions of a run, time-ordered.
+
+    Takes become ``take_g`` and puts ``put`` (real grams at the real place)
+    on target ``shelves``; an admission becomes a ``card`` read on target
+    ``reader`` (OSDP PD simulator; ``card_request`` says how a credential is
+    presented); entry and exit passages become ``walk_through`` on targets
+    ``entry`` and ``exit`` (digital-I/O simulator).
+    """
+    actions: list[HilAction] = []
+    for event in truth.events:
+        address = shelves[event.shelf_id]
+        request: dict[str, Any] = {
+            "cmd": "take_g" if event.kind == "take" else "put",
+            "server": address.server,
+            "unit": address.unit,
+            "weight_g": event.weight_g,
+            "position_m": event.position_m,
+        }
+        if event.kind == "put":
+            request["label"] = event.sku
+        actions.append(HilAction(event.t, "shelves", request))
+    for record in records:
+        if not isinstance(record, GateRecord):
+            continue
+        if record.kind == "admit":
+            actions.append(HilAction(record.t, "reader", card_request(record)))
+        else:
+            door: Target = "entry" if record.kind == "enter" else "exit"
+            actions.append(HilAction(record.t, door, {"cmd": "walk_through", "door": door}))
+    actions.sort(key=lambda a: a.t)
+    return actions
+
+
+async def drive(
+    actions: Iterable[HilAction],
+    clients: Mapping[str, JsonLinesClient],
+    *,
+    clock: Clock,
+    sleep: Sleep = asyncio.sleep,
+    speed: float = 1.0,
+) -> int:
+    """Send each action to its simulator's control port when due.
+
+    Targets without a client are skipped. Returns how many requests were
+    sent; a refused request raises :class:`~sim_devices.jsonlines.ControlError`.
+    """
+    sent = 0
+
+    async def send(action: HilAction) -> None:
+        nonlocal sent
+        client = clients.get(action.target)
+        if client is not None:
+            await client.request(**action.request)
+            sent += 1
+
+    await play_realtime(actions, send, clock=clock, sleep=sleep, speed=speed)
+    return sent
