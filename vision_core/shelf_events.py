@@ -10,11 +10,13 @@ rule of a board resting on cells at both ends).
 
 from __future__ import annotations
 
+import asyncio
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
-from devices.bus import Message
+from devices.bus import Bus, Message
 from devices.scale import ShelfWeights
 
 
@@ -105,3 +107,35 @@ class ShelfChangeDetector:
             started_mono=started,
             position_m=split_position_m(deltas, self.length_m),
         )
+
+
+class ShelfChangeService:
+    """Bus ``ShelfWeights`` in, ``ShelfChange`` out: one detector per shelf.
+
+    Changes are durable (each is money), so publishing one may wait for a
+    full subscriber; weights are telemetry and the subscription may drop the
+    oldest under backpressure, which only delays a detector's next stable run.
+    A sample from a shelf without a detector is ignored.
+    """
+
+    def __init__(self, bus: Bus, detectors: Iterable[ShelfChangeDetector]) -> None:
+        self.bus = bus
+        self.detectors = {d.shelf_id: d for d in detectors}
+        self.changes = 0
+        self.ready = asyncio.Event()
+
+    async def run(self) -> None:
+        """Serve until cancelled."""
+        sub = self.bus.subscribe(ShelfWeights, maxsize=10_000, name="shelf-changes")
+        try:
+            self.ready.set()
+            async for sample in sub:
+                assert isinstance(sample, ShelfWeights)
+                detector = self.detectors.get(sample.shelf_id)
+                change = None if detector is None else detector.feed(sample)
+                if change is not None:
+                    self.changes += 1
+                    await self.bus.publish(change)
+        finally:
+            self.ready.clear()
+            sub.close()

@@ -239,6 +239,10 @@ class Ledger:
         )
         return ledger
 
+    def flush(self) -> None:
+        """Checkpoint the journal (before a host shutdown); raises ``JournalError``."""
+        self.journal.checkpoint()
+
     def close(self) -> None:
         """Close the journal (memory stays readable)."""
         self.journal.close()

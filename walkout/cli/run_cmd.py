@@ -9,8 +9,10 @@ from pathlib import Path
 
 from devices.bus import Subscription
 from devices.health import HealthChanged
-from devices.scale import ShelfWeights
-from vision_core.shelf_events import ShelfChange, ShelfChangeDetector
+from facility.supervisor import ModeChanged
+from vision_core.ledger.events import ReceiptSettled
+from vision_core.shelf_events import ShelfChange
+from walkout.checkout_wiring import open_checkout, shelf_change_service
 from walkout.cli.common import CONFIG_OPTION, console, load, run_device_call
 from walkout.config import StoreConfig
 from walkout.facility_wiring import open_facility
@@ -22,16 +24,20 @@ def _describe(change: ShelfChange) -> str:
     return f"shelf {change.shelf_id}: {change.kind} {abs(change.delta_g):.1f} g{where}"
 
 
-async def _report(messages: Subscription, config: StoreConfig) -> None:
-    detectors = {s.id: ShelfChangeDetector(s.id, s.length_m) for s in config.shelves}
+async def _report(messages: Subscription) -> None:
     async for message in messages:
         if isinstance(message, HealthChanged):
             h = message.health
             console.print(f"health {h.device_id}: {h.state} {h.reason}".rstrip())
-        elif isinstance(message, ShelfWeights):
-            change = detectors[message.shelf_id].feed(message)
-            if change is not None:
-                console.print(_describe(change))
+        elif isinstance(message, ShelfChange):
+            console.print(_describe(message))
+        elif isinstance(message, ModeChanged):
+            console.print(f"store mode {message.previous} -> {message.mode}: {message.explanation}")
+        elif isinstance(message, ReceiptSettled):
+            console.print(
+                f"receipt {message.session_id}: {len(message.lines)} line(s), "
+                f"{message.total} {message.currency}"
+            )
 
 
 async def _run(config: StoreConfig) -> None:
@@ -42,15 +48,22 @@ async def _run(config: StoreConfig) -> None:
     try:
         async with (
             open_runtime(config) as runtime,
-            open_facility(config, runtime) as facility,
+            open_checkout(config, runtime.bus) as checkout,
+            open_facility(config, runtime, ledger=checkout) as facility,
         ):
-            messages = runtime.bus.subscribe(ShelfWeights, HealthChanged, maxsize=10_000)
+            messages = runtime.bus.subscribe(
+                ShelfChange, HealthChanged, ModeChanged, ReceiptSettled, maxsize=10_000
+            )
+            shelves = shelf_change_service(config, runtime.bus)
             tasks = [
                 asyncio.create_task(runtime.run(), name="runtime"),
+                asyncio.create_task(shelves.run(), name="shelf-changes"),
                 asyncio.create_task(facility.run(), name="facility"),
-                asyncio.create_task(_report(messages, config), name="report"),
+                asyncio.create_task(_report(messages), name="report"),
                 asyncio.create_task(stop.wait(), name="stop-signal"),
             ]
+            if checkout is not None:
+                tasks.append(asyncio.create_task(checkout.service.run(), name="checkout"))
             try:
                 done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
                 for task in done:

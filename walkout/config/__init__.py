@@ -44,6 +44,7 @@ from walkout.config.modbus import ModbusSection, ModbusUnit, RtuBus, TcpBus
 from walkout.config.secrets import SecretError, SecretRef
 from walkout.config.services import (
     AlertsSection,
+    CheckoutSection,
     HostShutdown,
     MqttSection,
     SupervisorSection,
@@ -57,6 +58,7 @@ __all__ = [
     "CalibrationEntry",
     "CalibrationFile",
     "Camera",
+    "CheckoutSection",
     "ConfigError",
     "Crac",
     "DioController",

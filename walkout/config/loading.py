@@ -163,6 +163,13 @@ def parse_config(
             "profile_dirs": [base_dir / p for p in cfg.profile_dirs],
             "alerts": cfg.alerts.model_copy(update={"db": base_dir / cfg.alerts.db}),
         }
+        if cfg.checkout is not None:
+            update["checkout"] = cfg.checkout.model_copy(
+                update={
+                    "planogram": base_dir / cfg.checkout.planogram,
+                    "ledger": base_dir / cfg.checkout.ledger,
+                }
+            )
         if cfg.telemetry is not None:
             buffer_dir = base_dir / cfg.telemetry.buffer_dir
             update["telemetry"] = cfg.telemetry.model_copy(update={"buffer_dir": buffer_dir})

@@ -179,3 +179,21 @@ class MqttSection(Strict):
         if self.password is not None and self.username is None:
             raise ValueError("'password' is given without 'username'")
         return self
+
+
+class CheckoutSection(Strict):
+    """The checkout: planogram, ledger and the settlement trade-offs.
+
+    ``wait_s``: how long an attribution tie may wait for more evidence.
+    ``settle_deadline_s``: after the shopper left, what is still undecided goes
+    to review this long after, so the receipt is never held up further.
+    """
+
+    planogram: Path
+    ledger: Path = Path("ledger.db")
+    currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
+    wait_s: float = Field(default=10.0, gt=0, le=600)
+    settle_deadline_s: float = Field(default=5.0, gt=0, le=3600)
+    dwell_s: float = Field(default=3.0, gt=0, le=600)
+    tick_s: float = Field(default=0.5, gt=0, le=10)
+    ledger_size_limit_mb: float | None = Field(default=None, gt=0)

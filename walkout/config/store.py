@@ -13,7 +13,13 @@ from walkout.config.esl import EslSection
 from walkout.config.facility import Crac, FacilitySection
 from walkout.config.gates import Gate, GatesSection
 from walkout.config.modbus import Identifier, ModbusSection, ModbusUnit, RtuBus, TcpBus
-from walkout.config.services import AlertsSection, MqttSection, SupervisorSection, TelemetrySection
+from walkout.config.services import (
+    AlertsSection,
+    CheckoutSection,
+    MqttSection,
+    SupervisorSection,
+    TelemetrySection,
+)
 
 
 class StoreInfo(Strict):
@@ -25,10 +31,16 @@ class StoreInfo(Strict):
 
 
 class Location(Strict):
-    """Where a shelf is on the floor plan (metres from the plan's origin)."""
+    """Where a shelf is on the floor plan (metres from the plan's origin).
+
+    (``x_m``, ``y_m``) is the front edge's end where position 0 of the shelf is;
+    the edge runs ``length_m`` from there along ``heading_deg`` (0 = the plan's
+    +x axis, counter-clockwise). Attribution measures hands against this edge.
+    """
 
     x_m: float
     y_m: float
+    heading_deg: float = Field(default=0.0, ge=-360, le=360)
     level: int = Field(default=1, ge=0, le=20, description="shelf level, 1 = lowest")
     aisle: str = ""
 
@@ -60,6 +72,7 @@ class StoreConfig(Strict):
     alerts: AlertsSection = AlertsSection()
     telemetry: TelemetrySection | None = None
     mqtt: MqttSection | None = None
+    checkout: CheckoutSection | None = None
 
     def bus(self, bus_id: str) -> TcpBus | RtuBus:
         """The bus with this id."""

@@ -1,0 +1,106 @@
+"""The checkout from config: shelf events, the engine, its ledger and service.
+
+``open_checkout`` opens the ledger (replaying its journal: open carts come
+back after a crash), builds the engine from the planogram and the shelves'
+floor positions, and closes the ledger on every exit path. Its inputs are
+the gates' events, the tracks, and the ``ShelfChange`` events that
+``shelf_change_service`` makes of the scales' weights (which ``walkout run``
+starts whether or not the store checks out).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from devices.bus import Bus
+from vision_core.checkout.config import CheckoutSettings
+from vision_core.checkout.engine import CheckoutEngine
+from vision_core.checkout.service import CheckoutService
+from vision_core.inference.attribution import ShelfLocation
+from vision_core.inference.planogram import Planogram, load_planogram
+from vision_core.ledger.ledger import Ledger
+from vision_core.shelf_events import ShelfChangeDetector, ShelfChangeService
+from walkout.config import ConfigError, Shelf, StoreConfig
+
+
+def shelf_location(shelf: Shelf) -> ShelfLocation:
+    """A shelf's front edge on the floor plan, from its location, heading and length."""
+    assert shelf.location is not None  # checked by checkout_shelves
+    loc = shelf.location
+    heading = math.radians(loc.heading_deg)
+    end = (
+        loc.x_m + shelf.length_m * math.cos(heading),
+        loc.y_m + shelf.length_m * math.sin(heading),
+    )
+    return ShelfLocation(shelf.id, (loc.x_m, loc.y_m), end)
+
+
+def checkout_shelves(config: StoreConfig, planogram: Planogram) -> dict[str, ShelfLocation]:
+    """Every shelf's front edge; refused when a shelf has no location or no planogram entry."""
+    section = config.checkout
+    assert section is not None
+    planned = set(planogram.shelves)
+    problems = []
+    for index, shelf in enumerate(config.shelves):
+        where = f"shelves[{index}] (id={shelf.id})"
+        if shelf.location is None:
+            problems.append(
+                (f"{where}.location", "the checkout needs every shelf on the floor plan")
+            )
+        if shelf.id not in planned:
+            problems.append((where, f"not in the planogram {section.planogram}"))
+    if problems:
+        raise ConfigError("store.yaml", problems)
+    return {shelf.id: shelf_location(shelf) for shelf in config.shelves}
+
+
+def shelf_change_service(config: StoreConfig, bus: Bus) -> ShelfChangeService:
+    """One change detector per configured shelf, on the bus."""
+    return ShelfChangeService(bus, [ShelfChangeDetector(s.id, s.length_m) for s in config.shelves])
+
+
+@dataclass
+class CheckoutWiring:
+    """What the checkout runs: shelf events feed the engine's service."""
+
+    ledger: Ledger
+    engine: CheckoutEngine
+    service: CheckoutService
+
+    async def flush(self) -> None:
+        """The actuator's ledger control: checkpoint the journal before shutdown."""
+        self.ledger.flush()
+
+
+@contextlib.asynccontextmanager
+async def open_checkout(config: StoreConfig, bus: Bus) -> AsyncIterator[CheckoutWiring | None]:
+    """The checkout when store.yaml has a ``checkout`` section (None otherwise)."""
+    section = config.checkout
+    if section is None:
+        yield None
+        return
+    planogram = load_planogram(section.planogram)
+    shelves = checkout_shelves(config, planogram)
+    settings = CheckoutSettings(
+        currency=section.currency,
+        wait_s=section.wait_s,
+        settle_deadline_s=section.settle_deadline_s,
+        dwell_s=section.dwell_s,
+    )
+    section.ledger.parent.mkdir(parents=True, exist_ok=True)
+    limit = None
+    if section.ledger_size_limit_mb is not None:
+        limit = int(section.ledger_size_limit_mb * 1024 * 1024)
+    ledger = Ledger.open(
+        section.ledger, policy=settings.settlement_policy(), size_limit_bytes=limit
+    )
+    try:
+        engine = CheckoutEngine(ledger, planogram, shelves, settings)
+        yield CheckoutWiring(
+            ledger, engine, CheckoutService(bus, ledger, engine, tick_s=section.tick_s)
+        )
+    finally:
+        ledger.close()
