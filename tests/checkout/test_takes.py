@@ -166,3 +166,22 @@ def test_engine_refuses_a_ledger_with_another_deadline(tmp_path: Path):
         pytest.raises(ValueError, match="settle_deadline_s is 5 s"),
     ):
         make_engine(ledger)
+
+
+def test_a_take_behind_the_exit_on_the_bus_is_still_billed(tmp_path: Path):
+    """With the shipped grace (settle_after_s 0.5 s) the receipt waits for late shelf events."""
+    from vision_core.checkout.config import CheckoutSettings
+
+    with store(tmp_path / "l.db", CheckoutSettings()) as engine:
+        feed_all(engine, admit("s1", 1.0))
+        me = ("t1", "s1", "s1/1")
+        feed_all(engine, walk(9.0, 11.0, {me: at_shelf(2.5)}))
+        # The gate reports the exit before the shelf has settled on its new weight.
+        (exited,) = engine.feed(leave("s1", 11.2))
+        assert isinstance(exited, MemberExited)
+        (line,) = engine.feed(shelf_change("A1", -331.0, 0.5, 10.0, 11.0))
+        assert isinstance(line, LineAdded)
+        assert engine.tick(11.2 + 0.49) == []
+        (receipt,) = engine.tick(11.2 + 0.5)
+        assert isinstance(receipt, ReceiptSettled)
+        assert receipt.total == Decimal("1.29")

@@ -20,6 +20,10 @@ class CheckoutSettings:
     items may wait before the ledger sends them to review (the receipt
     target is 5 s after leaving); the ledger must be opened with
     :meth:`settlement_policy`.
+    ``settle_after_s``: the least time from the exit to the receipt, so that a
+    take made just before leaving (still settling on the scale, or behind the
+    exit on the bus) is on the bill; 0.5 s covers a scale's three stable
+    samples at 10 Hz plus the bus.
     ``dwell_s`` / ``dwell_radius_m``: a shopper whose body stays within the
     radius of one shelf's front edge this long is dwelling there.
     ``track_retention_s``: samples older than this (store time) are dropped;
@@ -30,6 +34,7 @@ class CheckoutSettings:
     currency: str = "EUR"
     wait_s: float = 10.0
     settle_deadline_s: float = 5.0
+    settle_after_s: float = 0.5
     dwell_s: float = 3.0
     dwell_radius_m: float = 0.8
     track_retention_s: float = 120.0
@@ -42,6 +47,10 @@ class CheckoutSettings:
         for name in ("wait_s", "settle_deadline_s", "dwell_s", "dwell_radius_m"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        if not 0 <= self.settle_after_s < self.settle_deadline_s:
+            raise ValueError(
+                f"settle_after_s must be in [0, settle_deadline_s), got {self.settle_after_s}"
+            )
         if self.max_putback_items < 1:
             raise ValueError(f"max_putback_items must be >= 1, got {self.max_putback_items}")
         needed = self.wait_s + 2 * self.attribution.time_pad_s
@@ -58,4 +67,6 @@ class CheckoutSettings:
 
     def settlement_policy(self) -> SettlementPolicy:
         """The policy to open the ledger with (``review_after_s = settle_deadline_s``)."""
-        return SettlementPolicy(review_after_s=self.settle_deadline_s)
+        return SettlementPolicy(
+            review_after_s=self.settle_deadline_s, settle_after_s=self.settle_after_s
+        )

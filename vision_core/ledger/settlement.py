@@ -65,15 +65,28 @@ class SettlementPolicy:
 
     5 s by default: the target is a receipt within 5 s of leaving, and a
     person looking at the evidence beats a guess on someone's bill.
+
+    ``settle_after_s``: the least time between the close and the receipt, for
+    evidence already in flight. A take made just before walking out reaches
+    the ledger only once the shelf has settled again (the scale's stable
+    samples) and the event has crossed the bus, possibly after the gate's exit
+    event; settling at once would bill without it.
     """
 
     review_after_s: float = 5.0
+    settle_after_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.review_after_s < 0 or self.settle_after_s < 0:
+            raise ValueError("review_after_s and settle_after_s must be >= 0")
 
     def due(self, session: Session, t_mono: float) -> list[LedgerEvent]:
         """What should happen to ``session`` at store time ``t_mono`` (maybe nothing)."""
         if session.state is not SessionState.CLOSED or session.closed_mono is None:
             return []
         if not session.blocking:
+            if t_mono - session.closed_mono < self.settle_after_s:
+                return []
             return [build_receipt(session, t_mono)]
         if t_mono - session.closed_mono < self.review_after_s:
             return []

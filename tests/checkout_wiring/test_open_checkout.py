@@ -1,0 +1,116 @@
+"""The checkout as ``walkout run`` builds it from store.yaml: weights in, a receipt out."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from devices.bus import Bus
+from devices.gate.machine import Admitted, Entered, Exited
+from devices.scale import ShelfWeights
+from vision_core.checkout.messages import TrackSample
+from vision_core.inference.attribution import FloorSample
+from vision_core.ledger.events import ReceiptSettled
+from walkout.checkout_wiring import open_checkout, shelf_change_service
+from walkout.config import ConfigError, parse_config
+
+PLANOGRAM = """\
+shelves:
+  A1:
+    length_m: 1.0
+    facings:
+      - {sku: can-330, unit_weight_g: 330, tolerance_g: 5, span_m: [0.0, 0.5], price: "1.29"}
+      - {sku: jar-700, unit_weight_g: 700, tolerance_g: 8, span_m: [0.5, 1.0], price: "3.10"}
+"""
+
+
+def store(tmp_path: Path, *, location: bool = True) -> dict[str, Any]:
+    (tmp_path / "planogram.yaml").write_text(PLANOGRAM)
+    shelf: dict[str, Any] = {"id": "A1", "unit": "sc-1", "cells": [0, 1], "length_m": 1.0}
+    if location:
+        # Front edge from (2, 0) along +y: position p on the shelf is at (2, p).
+        shelf["location"] = {"x_m": 2.0, "y_m": 0.0, "heading_deg": 90}
+    return {
+        "store": {"id": "wired"},
+        "modbus": {
+            "buses": [{"id": "b", "type": "tcp", "host": "127.0.0.1", "port": 1502}],
+            "units": [{"id": "sc-1", "bus": "b", "unit_id": 1, "profile": "mc10"}],
+        },
+        "shelves": [shelf],
+        "checkout": {"planogram": "planogram.yaml", "ledger": "ledger.db", "wait_s": 2},
+    }
+
+
+def weights(t: float, cells: tuple[float, float], stable: bool = True) -> ShelfWeights:
+    return ShelfWeights(
+        source="sc-1",
+        t_mono=t,
+        shelf_id="A1",
+        weights_g=cells,
+        stable=(stable, stable),
+        overload=(False, False),
+    )
+
+
+def at_shelf(t: float, position_m: float) -> TrackSample:
+    hand = (2.02, position_m)  # just in front of the edge x = 2
+    sample = FloorSample(t, (2.5, position_m), (hand,))
+    return TrackSample(source="cam", t_mono=t, track_id="t1", session_id="s1", sample=sample)
+
+
+async def test_a_take_by_the_only_shopper_settles_as_a_receipt_after_exit(tmp_path: Path) -> None:
+    config = parse_config(store(tmp_path), "test", tmp_path)
+    bus = Bus()
+    receipts = bus.subscribe(ReceiptSettled, name="receipts")
+    async with open_checkout(config, bus) as checkout:
+        assert checkout is not None
+        shelves = shelf_change_service(config, bus)
+        tasks = [asyncio.create_task(checkout.service.run()), asyncio.create_task(shelves.run())]
+        try:
+            async with asyncio.timeout(10):
+                await checkout.service.ready.wait()
+                await shelves.ready.wait()
+            gate = {"source": "entry", "credential": "QR-…", "group_size": 1}
+            await bus.publish(Admitted(t_mono=1.0, session_id="s1", latency_s=0.1, **gate))
+            await bus.publish(Entered(t_mono=1.5, session_id="s1", person=1, **gate))
+            for i in range(4):  # settled shelf: 1000 g on each cell
+                await bus.publish(weights(2.0 + 0.1 * i, (1000.0, 1000.0)))
+            for i in range(3):
+                await bus.publish(at_shelf(2.5 + 0.2 * i, 0.25))
+            await bus.publish(weights(3.0, (900.0, 950.0), stable=False))
+            # One can (330 g) left from the quarter point: cell 0 lost 3/4 of it.
+            for i in range(4):
+                await bus.publish(weights(3.5 + 0.1 * i, (1000.0 - 247.5, 1000.0 - 82.5)))
+            # The exit follows at once: the take is still crossing the shelf service
+            # and the bus, and the receipt must wait for it (settle_after_s).
+            await bus.publish(Exited(source="exit", t_mono=4.0, session_id="s1"))
+            async with asyncio.timeout(15):
+                receipt = await receipts.get()
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        assert isinstance(receipt, ReceiptSettled)
+        assert [(line.sku, line.qty) for line in receipt.lines] == [("can-330", 1)]
+        assert receipt.total == Decimal("1.29")
+        assert shelves.changes == 1
+    receipts.close()
+    assert (tmp_path / "ledger.db").exists()
+
+
+def test_a_shelf_off_the_floor_plan_is_refused_with_its_key(tmp_path: Path) -> None:
+    config = parse_config(store(tmp_path, location=False), "test", tmp_path)
+
+    async def open_it() -> None:
+        async with open_checkout(config, Bus()):
+            pass
+
+    with pytest.raises(ConfigError, match=r"shelves\[0\] \(id=A1\)\.location"):
+        asyncio.run(open_it())
