@@ -30,7 +30,8 @@ bench:
 lint:
 	bash scripts/test.sh --lint-only
 
-BENCH ?= modbus ups_events snmp nut gate gate_dio esl camera telemetry ledger inference
+BENCH ?= modbus ups_events snmp nut gate gate_dio esl camera telemetry ledger inference \
+	supervisor detectors tracking checkout
 benchmark: setup
 	@set -e; for name in $(BENCH); do \
 		echo "=== benchmarks/bench_$$name.py"; \
