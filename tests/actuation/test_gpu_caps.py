@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pynvml
+from peers.gpu_boards import ROUND
 
 from devices.bus import Bus
 from devices.gpu import NvmlGpus
@@ -10,28 +11,12 @@ from facility.actuation import Actuator
 from facility.actuation.adapters import NvmlGpuCapper
 from facility.supervisor import CapGpus, StoreMode
 from sim_devices.clock import ManualClock
-from sim_devices.fake_nvml import FakeNvml, GpuModel
+from sim_devices.fake_nvml import FakeNvml
 
 from .conftest import Outcomes, running, stop
 
 # Settable range 50-90 W; the default limit is the maximum.
-BOARD = GpuModel(
-    name="Round Test Board",
-    idle_w=20.0,
-    full_load_w=100.0,
-    default_limit_w=90.0,
-    min_limit_w=50.0,
-    max_limit_w=90.0,
-    r_th_k_per_w=0.5,
-    tau_s=40.0,
-    max_operating_c=80.0,
-    slowdown_c=90.0,
-    shutdown_c=95.0,
-    memory_total_mib=16384,
-    max_sm_clock_mhz=1500,
-    idle_sm_clock_mhz=300,
-    has_fan=True,
-)
+BOARD = ROUND
 
 
 def cap(*targets: tuple[str, float]) -> CapGpus:

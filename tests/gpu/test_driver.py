@@ -10,6 +10,7 @@ from typing import Any
 
 import pynvml
 import pytest
+from peers.gpu_boards import ROUND
 
 from devices.errors import (
     DeviceCommandError,
@@ -20,8 +21,6 @@ from devices.errors import (
 from devices.gpu import GpuReading, NvmlGpus
 from sim_devices.clock import ManualClock
 from sim_devices.fake_nvml import A100_PCIE_40GB, T4, FakeNvml
-
-from .conftest import ROUND
 
 FIELD_GROUPS: dict[str, tuple[str, ...]] = {
     "nvmlDeviceGetName": ("name",),

@@ -10,11 +10,10 @@ import math
 
 import pynvml
 import pytest
+from peers.gpu_boards import ROUND
 
 from sim_devices.clock import ManualClock
 from sim_devices.fake_nvml import T4, AcceleratedClock, FakeNvml, GpuPhysics
-
-from .conftest import ROUND
 
 SW_POWER_CAP = 0x4
 HW_SLOWDOWN = 0x8

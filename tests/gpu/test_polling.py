@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from peers.gpu_boards import ROUND
 
 from devices.bus import Bus, Message, Subscription
 from devices.coordinator import PollingCoordinator
@@ -19,7 +20,6 @@ from devices.gpu import GpuReading, NvmlGpus
 from devices.health import HealthChanged, HealthState
 from sim_devices.fake_nvml import FakeNvml
 
-from .conftest import ROUND
 from .test_real_pynvml import HAS_NVML
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "gpu_check.py"
