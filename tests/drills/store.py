@@ -29,6 +29,8 @@ from typing import Any, TypeVar
 from peers.mosquitto import Mosquitto, running_broker
 
 from devices.bus import Bus, Message, Subscription
+from devices.gate.io import CredentialKind, CredentialPresented
+from devices.gate.machine import Admitted, Entered, Exited
 from facility.supervisor import (
     BatteryFloorRule,
     CracRule,
@@ -93,6 +95,7 @@ def store_yaml(
     dio_port: int,
     mqtt_port: int | None,
     telemetry_url: str | None = None,
+    shutdown_delay_s: float | None = None,
 ) -> dict[str, Any]:
     """store.yaml of a drill store: UPS, CRAC, GPUs, two gates, supervisor, alerts, MQTT."""
     allow = workdir / "allow.yaml"
@@ -146,6 +149,8 @@ def store_yaml(
         "supervisor": {"tick_s": 0.2, "shutdown": {"command": ["true"], "dry_run": True}},
         "alerts": {"db": str(workdir / "alerts.db"), "tick_s": 0.2},
     }
+    if shutdown_delay_s is not None:
+        data["supervisor"]["shutdown"]["delay_s"] = shutdown_delay_s
     if mqtt_port is not None:
         data["mqtt"] = {"port": mqtt_port, "senders": {"fire-panel": ["fire_alarm"]}}
     if telemetry_url is not None:
@@ -235,9 +240,14 @@ async def drill_store(
     *,
     policy: Policy | None = None,
     telemetry_url: str | None = None,
+    shutdown_delay_s: float | None = None,
     extra: Callable[[DrillStore], list[tuple[str, Callable[[], Any]]]] | None = None,
 ) -> AsyncIterator[DrillStore]:
-    """Start the simulators, the runtime and the facility services; stop them all after."""
+    """Start the simulators, the runtime and the facility services; stop them all after.
+
+    ``shutdown_delay_s`` replaces the host shutdown's final grace (30 s by default, in
+    wall seconds: longer than the accelerated battery lasts past the floor).
+    """
     clock = AcceleratedClock(SPEED)
     trap_port = free_udp_port()
     gpus = FakeNvml([T4] * GPUS, clock=clock)
@@ -260,6 +270,7 @@ async def drill_store(
                 dio_port=dio.port,
                 mqtt_port=mqtt_port,
                 telemetry_url=telemetry_url,
+                shutdown_delay_s=shutdown_delay_s,
             )
             config = parse_config(data, "drill store", workdir)
             async with open_runtime(config, nvml=gpus) as runtime:
@@ -294,4 +305,69 @@ async def drill_store(
                     await recorder.close()
 
 
-__all__ = ["DrillStore", "Recorder", "dataclasses", "drill_policy", "drill_store"]
+async def wait_until(what: str, check: Callable[[], bool], *, timeout_s: float = 5.0) -> float:
+    """Poll simulator state that has no bus event (a door's relay); monotonic time it held.
+
+    Polled every 10 ms: the DIO module applies coil writes at once, so this
+    only bounds how late the hold is noticed, not whether.
+    """
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"not within {timeout_s} s: {what}")
+        await asyncio.sleep(0.01)  # polling interval of simulator state, not synchronisation
+    return time.monotonic()
+
+
+async def admit(store: DrillStore) -> str:
+    """One shopper shows the drill credential and walks in; their session id."""
+    shown = time.monotonic()
+    await store.runtime.bus.publish(
+        CredentialPresented(
+            source="entry", t_mono=shown, kind=CredentialKind.QR, credential=CREDENTIAL
+        )
+    )
+    _, admitted = await store.recorder.wait_for(Admitted, after=shown)
+    walked = store.dio.walk_through("entry")
+    assert walked["passed"], f"the entry did not let an admitted shopper in: {walked}"
+    await store.recorder.wait_for(Entered, lambda m: m.session_id == admitted.session_id)
+    return admitted.session_id
+
+
+@dataclass(frozen=True)
+class WalkOut:
+    """One shopper's way out: button pressed, exit unlocked, beam broken (monotonic s)."""
+
+    pressed_t: float
+    opened_t: float
+    exited_t: float
+
+    @property
+    def open_latency_s(self) -> float:
+        """From the exit button to the exit's lock letting go."""
+        return self.opened_t - self.pressed_t
+
+
+async def walk_out(store: DrillStore, *, timeout_s: float = 5.0) -> WalkOut:
+    """One shopper presses the exit button and walks out once the exit opens."""
+    pressed = time.monotonic()
+    store.dio.press("exit")
+    exit_door = store.dio.door("exit")
+    opened = await wait_until("exit open", lambda: not exit_door.locked, timeout_s=timeout_s)
+    walked = store.dio.walk_through("exit")
+    assert walked["passed"], f"the exit did not let a shopper out: {walked}"
+    t_exit, _ = await store.recorder.wait_for(Exited, after=opened, timeout_s=timeout_s)
+    return WalkOut(pressed, opened, t_exit)
+
+
+__all__ = [
+    "DrillStore",
+    "Recorder",
+    "WalkOut",
+    "admit",
+    "dataclasses",
+    "drill_policy",
+    "drill_store",
+    "wait_until",
+    "walk_out",
+]
