@@ -12,14 +12,14 @@ On the first ``--frames`` frames of data/vtest.avi (768x576), decoded once into 
    detecting on every frame / every third frame (the tracker bridges the others;
    its own cost, about 1 ms per frame, is not included here).
 
-5. chain n=1 / n=3 hold / n=3 empty: the full detector chain of one camera
-   (:class:`~vision_core.perception.chain.DetectionChain`): SSD, then ByteTrack
+5. chain n=1 / n=3 hold / n=3 empty / n=3 predict: the full detector chain of one
+   camera (:class:`~vision_core.perception.chain.DetectionChain`): SSD, then ByteTrack
    (``CameraTracker``), then MoveNet on the *tracked* people, then floor projection.
-   With n=3 the detector runs on every third frame. ``CameraTracker`` cannot predict
-   boxes without detections (ByteTrack answers input boxes only), so ``hold`` does not
-   call the tracker on skipped frames and repeats the last tracked people (boxes up to
-   0.2 s stale); ``empty`` feeds it an empty update on skipped frames, as its contract
-   asks, which drops every not-yet-confirmed track: shown to measure that effect.
+   With n=3 the detector runs on every third frame. ``hold`` repeats the last tracked
+   people on skipped frames (boxes up to 0.2 s stale); ``empty`` feeds the tracker an
+   empty update, which drops every not-yet-confirmed track: shown to measure that
+   effect; ``predict`` (the chain's default) moves the last tracked people by their
+   tracks' Kalman velocity (``CameraTracker.predict``).
 
 Figures: frames/s, ms per frame, ratio against the decode baseline measured in this
 run; people per frame and keypoint coverage; an annotated PNG of the frame with the
@@ -79,6 +79,7 @@ CHAIN_MODES: tuple[tuple[str, int, SkippedFrames], ...] = (
     ("chain n=1", 1, "hold"),
     ("chain n=3 hold", 3, "hold"),
     ("chain n=3 empty", 3, "empty"),
+    ("chain n=3 predict", 3, "predict"),
 )
 
 

@@ -99,18 +99,19 @@ def test_deadline_reached_on_a_gate_event_reviews_every_blocked_session(tmp_path
 
 
 def test_late_samples_break_the_tie_and_the_receipt_waits_for_the_line(tmp_path: Path):
-    # Bodies 1.05 m from the spot, no hands seen: 0.411 (s1) and 0.409 (s2), a tie.
-    # Then a late sample shows s1's hand in the shelf: 0.991, and 0.409 < 0.5 x 0.991.
+    # Bodies 0.9 m from the spot, no hands seen: body evidence is worth 0.6 of a hand's,
+    # 0.424 (s1) and 0.422 (s2), a tie. Then a late sample shows s1's hand in the shelf:
+    # 0.991, and 0.422 < 0.5 x 0.991.
     with store(tmp_path / "l.db") as engine:
         feed_all(engine, [*admit("s1", 1.0), *admit("s2", 2.0)])
         feed_all(
             engine,
             [
-                sample("t1", "s1", 10.0, (2.5, 1.05), None, "s1/1"),
-                sample("t2", "s2", 10.0, (2.55, 1.05), None, "s2/1"),
-                sample("t1", "s1", 10.5, (2.5, 1.05), None, "s1/1"),
-                sample("t2", "s2", 10.5, (2.55, 1.05), None, "s2/1"),
-                sample("t2", "s2", 11.0, (2.55, 1.05), None, "s2/1"),
+                sample("t1", "s1", 10.0, (2.5, 0.9), None, "s1/1"),
+                sample("t2", "s2", 10.0, (2.55, 0.9), None, "s2/1"),
+                sample("t1", "s1", 10.5, (2.5, 0.9), None, "s1/1"),
+                sample("t2", "s2", 10.5, (2.55, 0.9), None, "s2/1"),
+                sample("t2", "s2", 11.0, (2.55, 0.9), None, "s2/1"),
             ],
         )
         pending = engine.feed(TAKE)

@@ -1,3 +1,5 @@
+import math
+
 import pytest
 
 from vision_core.inference.attribution import (
@@ -152,3 +154,86 @@ def test_out_of_order_sample_refused():
 def test_wrong_shelf_refused():
     with pytest.raises(ValueError, match="not 'B1'"):
         attribute(EVENT, ShelfLocation("B1", (0, 0), (1, 0)), [])
+
+
+# Hand 5 cm from the spot: exp(-0.5 (0.05 / 0.15)^2) = 0.946.
+# Body 1 m from the spot, no wrist seen: 0.6 x exp(-0.5 ((1.0 - 0.65) / 0.30)^2) = 0.304,
+# below 0.5 x 0.946 = 0.473 (contender_ratio): no contender. Unscaled it was 0.506.
+HAND_5CM = pytest.approx(math.exp(-0.5 * (0.05 / 0.15) ** 2), abs=1e-9)
+BODY_1M = pytest.approx(0.6 * math.exp(-0.5 * ((1.0 - 0.65) / 0.30) ** 2), abs=1e-9)
+
+
+def test_hand_in_the_shelf_beats_a_body_only_shopper_a_metre_away():
+    taker = track("t1", "s1", (2.55, 0.5), (2.55, 0.0))  # hand 5 cm from the spot
+    bystander = track("t2", "s2", (2.5, 1.0))  # body 1 m from the spot, wrists unseen
+    result = attribute(EVENT, SHELF, [bystander, taker], now_mono=11.5)
+    assert result.decision is Decision.CONFIDENT
+    assert result.track_id == "t1"
+    assert result.session_id == "s1"
+    first, second = result.candidates
+    assert (first.track_id, first.by_hand, first.score) == ("t1", True, HAND_5CM)
+    assert (second.track_id, second.by_hand, second.score) == ("t2", False, BODY_1M)
+
+
+def test_body_only_evidence_is_capped_by_body_weight():
+    # Within arm's reach the body's Gaussian is 1: the score is body_weight itself.
+    standing = track("t1", "s1", (2.5, 0.6))
+    result = attribute(EVENT, SHELF, [standing])
+    assert result.candidates[0].score == pytest.approx(0.6)
+    heavier = AttributionSettings(body_weight=0.8)
+    assert attribute(EVENT, SHELF, [standing], settings=heavier).candidates[
+        0
+    ].score == pytest.approx(0.8)
+
+
+def test_body_only_shopper_alone_is_still_confident():
+    # 0.6 >= min_score 0.3 and nobody else: one contender, bound to a session.
+    result = attribute(EVENT, SHELF, [track("t1", "s1", (2.5, 0.6))])
+    assert result.decision is Decision.CONFIDENT
+    assert (result.track_id, result.session_id) == ("t1", "s1")
+    assert not result.candidates[0].by_hand
+
+
+def test_body_within_reach_still_contends_with_a_hand():
+    # Wrists unseen but body within reach: 0.6 >= 0.473, its hands may be in the shelf.
+    taker = track("t1", "s1", (2.55, 0.5), (2.55, 0.0))
+    pressed = track("t2", "s2", (2.5, 0.6))
+    result = attribute(EVENT, SHELF, [taker, pressed], now_mono=11.5)
+    assert result.decision is Decision.WAIT
+    assert [c.track_id for c in result.candidates] == ["t1", "t2"]
+
+
+def test_wrists_seen_elsewhere_are_not_rescued_by_the_body():
+    # t2 stands within reach of the spot; in the window its wrists were seen 1 m along
+    # the shelf (x = 3.5), in the other samples not at all. Its best evidence is then the
+    # far hand (exp(-0.5 (1.0 / 0.15)^2) ~ 2e-10), not its body's 0.6.
+    times = (9.0, 9.5, 10.0, 10.5, 11.0, 11.5, 12.0)
+    samples = [
+        FloorSample(t, (2.5, 0.6), ((3.5, 0.0),) if t in (10.0, 10.5) else ()) for t in times
+    ]
+    busy_elsewhere = ShopperTrack("t2", "s2", samples)
+    taker = track("t1", "s1", (2.55, 0.5), (2.55, 0.0))
+    result = attribute(EVENT, SHELF, [busy_elsewhere, taker], now_mono=11.5)
+    assert result.decision is Decision.CONFIDENT
+    assert result.track_id == "t1"
+    loser = result.candidates[1]
+    assert loser.track_id == "t2"
+    assert loser.by_hand
+    assert loser.distance_m == pytest.approx(1.0)
+    assert loser.score < 1e-6
+
+
+def test_tie_between_two_hands_still_waits():
+    # Hands 5 cm either side of the spot: equal scores, different sessions.
+    left = track("t1", "s1", (2.45, 0.5), (2.45, 0.0))
+    right = track("t2", "s2", (2.55, 0.5), (2.55, 0.0))
+    result = attribute(EVENT, SHELF, [left, right], now_mono=11.5)
+    assert result.decision is Decision.WAIT
+    assert [c.score for c in result.candidates] == [HAND_5CM, HAND_5CM]
+    assert result.wait_until_mono == pytest.approx(21.0)
+
+
+@pytest.mark.parametrize("weight", [0.0, 1.0, -0.1, 1.5])
+def test_body_weight_out_of_range_refused(weight):
+    with pytest.raises(ValueError, match="body_weight"):
+        AttributionSettings(body_weight=weight)

@@ -113,3 +113,147 @@ def test_refuses_other_cameras_and_stale_frames():
         tracker.update(frame("cam-a", 1.0, [box(100, 400)]))
     with pytest.raises(ValueError, match="lost_track_s"):
         TrackerSettings(lost_track_s=-1.0)
+
+
+# Detect every 3rd frame, predict in between. Walker A moves right 8 px a frame from
+# x = 100 (box x1 = 75 + 8 k); B stands still at x = 500 and appears at frame 9.
+EVERY_N = 3
+SPEED_PX = 8.0
+
+
+def walker_a(k: int) -> tuple[float, float, float, float]:
+    return box(100.0 + SPEED_PX * k, 400.0)
+
+
+def test_predict_bridges_skipped_frames_of_a_walker():
+    tracker = CameraTracker("cam", TrackerSettings(frame_rate=FPS))
+    ids_a: set[int] = set()
+    ids_b: set[int] = set()
+    predicted = 0
+    for k in range(30):
+        t = k / FPS
+        if k % EVERY_N == 0:
+            boxes = [walker_a(k)] + ([box(500.0, 420.0)] if k >= 9 else [])
+            out = tracker.update(frame("cam", t, boxes))
+            # A tentative track is confirmed at its second real detection: A at
+            # frame 3, B at frame 12, although predictions came in between.
+            assert len(out) == (0 if k == 0 else 1 if k < 12 else 2)
+            ids_a |= {d.track_id for d in out if d.box[3] == 400.0}
+            ids_b |= {d.track_id for d in out if d.box[3] == 420.0}
+            continue
+        out = tracker.predict(t)
+        if k < EVERY_N:
+            assert out == ()  # nobody confirmed yet
+            continue
+        # B is tentative on frames 10 and 11: only A is predicted then.
+        assert len(out) == (1 if k < 12 else 2)
+        a = next(d for d in out if d.track_id in ids_a)
+        assert a.t_mono == t
+        assert a.score == 0.9
+        # Between the real boxes of the frames around it, by hand: x1 = 75 + 8 k.
+        prev_x1 = walker_a(k - k % EVERY_N)[0]
+        next_x1 = prev_x1 + EVERY_N * SPEED_PX
+        assert prev_x1 <= a.box[0] <= next_x1
+        if k > 2 * EVERY_N:
+            # The Kalman velocity has settled after three detections: within 1 px of
+            # where the walker really is (holding the last box would be 8 or 16 px off).
+            assert a.box == pytest.approx(walker_a(k), abs=1.0)
+        else:
+            assert a.box[1] == pytest.approx(230.0, abs=1.0)  # no vertical motion
+        if k > 12:
+            b = next(d for d in out if d.track_id in ids_b)
+            assert b.box == pytest.approx(box(500.0, 420.0), abs=1.0)  # standing still
+        predicted += 1
+    assert predicted == 20 - 2  # every skipped frame after the first confirmation
+    assert len(ids_a) == 1
+    assert len(ids_b) == 1
+    assert ids_a != ids_b
+
+
+def test_predict_leaves_the_tracks_as_they_were():
+    # The same real frames, with and without predictions between them: same answers.
+    plain = CameraTracker("cam", TrackerSettings(frame_rate=FPS))
+    bridged = CameraTracker("cam", TrackerSettings(frame_rate=FPS))
+    for k in range(0, 30, EVERY_N):
+        t = k / FPS
+        boxes = [walker_a(k), box(600.0 - 5.0 * k, 420.0)]
+        assert plain.update(frame("cam", t, boxes)) == bridged.update(frame("cam", t, boxes))
+        bridged.predict((k + 1) / FPS)
+        bridged.predict((k + 2) / FPS)
+
+
+def test_predicted_keypoints_move_with_the_box():
+    tracker = CameraTracker("cam", TrackerSettings(frame_rate=FPS))
+
+    def person(k: int) -> PersonDetections:
+        t = k / FPS
+        cx = 100.0 + SPEED_PX * k
+        keypoints = tuple((cx + i, 250.0 + 5 * i, 0.8) for i in range(17))
+        found = Detection("cam", t, walker_a(k), 0.9, keypoints=keypoints)
+        return PersonDetections(source="cam", t_mono=t, camera_id="cam", detections=(found,))
+
+    assert tracker.update(person(0)) == ()  # tentative
+    for k in (3, 6, 9):
+        [last] = tracker.update(person(k))
+    [moved] = tracker.predict(10 / FPS)
+    assert moved.track_id == last.track_id
+    assert last.keypoints is not None
+    assert moved.keypoints is not None
+    dx = moved.box[0] - last.box[0]
+    assert dx == pytest.approx(SPEED_PX, abs=1.0)  # one frame on, box size kept
+    for (x0, y0, s0), (x1, y1, s1) in zip(last.keypoints, moved.keypoints, strict=True):
+        assert x1 == pytest.approx(x0 + dx, abs=0.2)  # the box's width barely changes
+        assert y1 == pytest.approx(y0, abs=0.5)
+        assert s1 == s0
+
+
+def test_predict_carries_keypoints_the_caller_added_after_tracking():
+    # As in the detection chain: the tracker sees bare boxes, pose adds keypoints to
+    # its output, and predict is told about them.
+    tracker = CameraTracker("cam", TrackerSettings(frame_rate=FPS))
+    for k in (0, 3):
+        out = tracker.update(frame("cam", k / FPS, [walker_a(k), box(500.0, 420.0)]))
+    assert all(d.keypoints is None for d in out)
+    a = next(d for d in out if d.box[3] == 400.0)
+    keypoints = tuple((a.box[0] + 10.0, a.box[1] + 10.0 * i, 0.9) for i in range(17))
+    posed = dataclasses.replace(a, keypoints=keypoints)
+    unknown = dataclasses.replace(a, track_id=99, keypoints=keypoints)  # ignored
+    moved = {d.track_id: d for d in tracker.predict(4 / FPS, [posed, unknown])}
+    assert set(moved) == {d.track_id for d in out}
+    b = next(d for d in out if d.box[3] == 420.0)
+    assert moved[b.track_id].keypoints is None  # nobody gave it keypoints
+    moved_a = moved[a.track_id]
+    assert moved_a.keypoints is not None
+    left, top, right, bottom = moved_a.box
+    for i, (x, y, score) in enumerate(moved_a.keypoints):
+        # Same place relative to the box: 10 px right of the left edge of a 50 px
+        # wide box, 10 i px below the top of a 170 px high one.
+        assert (x - left) / (right - left) == pytest.approx(10.0 / 50.0)
+        assert (y - top) / (bottom - top) == pytest.approx(10.0 * i / 170.0)
+        assert score == 0.9
+
+
+def test_predict_stops_after_the_lost_track_time_and_keeps_time_order():
+    tracker = CameraTracker("cam", TrackerSettings(frame_rate=FPS, lost_track_s=0.5))
+    assert tracker.predict(0.0) == ()  # nothing tracked yet
+    for k in range(1, 4):
+        tracker.update(frame("cam", k / FPS, [walker_a(k)]))
+    assert len(tracker.predict(4 / FPS)) == 1
+    assert len(tracker.predict(3 / FPS + 0.49)) == 1
+    assert tracker.predict(3 / FPS + 0.52) == ()  # 0.5 s lost-track budget spent
+    with pytest.raises(CameraTrackerError, match="not newer"):
+        tracker.predict(3 / FPS + 0.52)
+    with pytest.raises(CameraTrackerError, match="not newer"):
+        tracker.update(frame("cam", 3 / FPS + 0.5, [walker_a(10)]))
+    with pytest.raises(CameraTrackerError, match="not finite"):
+        tracker.predict(float("nan"))
+    tracker.reset()
+    assert tracker.predict(0.0) == ()
+
+
+def test_a_track_missed_at_the_last_update_is_not_predicted():
+    tracker = CameraTracker("cam", TrackerSettings(frame_rate=FPS))
+    for k in range(3):
+        tracker.update(frame("cam", k / FPS, [walker_a(k), box(500.0, 420.0)]))
+    tracker.update(frame("cam", 3 / FPS, [walker_a(3)]))  # B not detected
+    assert [d.box[3] for d in tracker.predict(4 / FPS)] == [400.0]

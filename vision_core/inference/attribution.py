@@ -2,12 +2,21 @@
 
 Each track on the floor plan is scored by how close its nearest hand came to
 where the change happened on the shelf during the event window: one sample's
-evidence is a Gaussian of that distance (``hand_sigma_m``), and of the body's
-distance less an arm's reach when the cameras saw no wrist (``body_sigma_m``,
-wider: a body next to the shelf is weaker evidence than a hand in it), times
-a timing weight that is 1 inside the window and falls off outside it
+evidence is a Gaussian of that distance (``hand_sigma_m``), times a timing
+weight that is 1 inside the window and falls off outside it
 (``time_sigma_s``: tracks and scales have separate clocks and latencies).
 A track's score is its best sample, 0..1.
+
+A track whose wrists the cameras never saw in the (padded) window is scored
+by its body instead: a Gaussian of the body's distance less an arm's reach
+(``body_sigma_m``), scaled by ``body_weight`` (< 1, default 0.6). A body
+next to the shelf is weaker evidence than a hand in it: its hands may be in
+the shelf or in its pockets. So body-only evidence never exceeds
+``body_weight``, below a hand within ~15 cm of the spot (``hand_sigma_m``
+x sqrt(-2 ln 0.6)), and a body 1 m from the spot (0.30) is no contender
+against a hand 5 cm from it (0.95). A track whose wrists *were* seen near
+the window is scored by those wrists only: it stood near, but its hands
+were elsewhere, and its body position does not rescue it.
 
 The decision is explicit, never a silent guess:
 
@@ -152,16 +161,29 @@ class Attribution:
 
 @dataclass(frozen=True, slots=True)
 class AttributionSettings:
-    """Tuning of the scores and the decision (defaults for a hand-tracked store)."""
+    """Tuning of the scores and the decision (defaults for a hand-tracked store).
+
+    ``body_weight`` scales body-only evidence (0 < w < 1): the most a track
+    with no wrist seen can score. Keep it above ``min_score`` or a lone
+    shopper whose wrists the cameras miss goes to review.
+    """
 
     hand_sigma_m: float = 0.15
     body_sigma_m: float = 0.30
     reach_m: float = 0.65
+    body_weight: float = 0.6
     time_sigma_s: float = 0.5
     time_pad_s: float = 1.5
     min_score: float = 0.3
     contender_ratio: float = 0.5
     wait_s: float = 10.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.body_weight < 1.0:
+            raise ValueError(
+                f"body_weight must be within 0..1 (exclusive: body evidence is weaker "
+                f"than a hand's), got {self.body_weight}"
+            )
 
 
 def score_track(
@@ -183,18 +205,23 @@ def score_track(
         def distance(point: Point) -> float:
             return shelf.distance_m(point, None)
 
+    samples = track.between(start - settings.time_pad_s, end + settings.time_pad_s)
+    hands_seen = any(sample.hands_m for sample in samples)
     best: TrackScore | None = None
     best_score = -1.0
-    for sample in track.between(start - settings.time_pad_s, end + settings.time_pad_s):
+    for sample in samples:
+        if hands_seen and not sample.hands_m:
+            continue  # the wrists were seen elsewhere: the body does not rescue the track
         outside = max(start - sample.t_mono, 0.0, sample.t_mono - end)
+        t = outside / settings.time_sigma_s
         if sample.hands_m:
             d = min(distance(h) for h in sample.hands_m)
             z = d / settings.hand_sigma_m
+            score = math.exp(-0.5 * (z * z + t * t))
         else:
             d = distance(sample.body_m)
             z = max(d - settings.reach_m, 0.0) / settings.body_sigma_m
-        t = outside / settings.time_sigma_s
-        score = math.exp(-0.5 * (z * z + t * t))
+            score = settings.body_weight * math.exp(-0.5 * (z * z + t * t))
         if score > best_score:
             best_score = score
             best = TrackScore(

@@ -5,17 +5,22 @@ person on a CPU, and an unconfirmed box (a one-frame false positive) has no trac
 attribute a hand to. Floor projection, when a projector is given, puts the tracked
 feet and wrists on the floor plan.
 
-With ``detect_every_n`` > 1 the detector runs on every n-th frame of the camera only.
-:class:`~vision_core.tracking.camera_tracker.CameraTracker` cannot bridge the frames in
-between: ByteTrack returns input boxes only (an update without detections answers
-nothing, not predicted boxes), and an empty update drops every track that is not yet
-confirmed, so with ``minimum_consecutive_frames`` >= 2 no new person would ever get an
-id. The skipped frames are therefore not given to the tracker at all (its Kalman step
-follows ``t_mono`` and stretches over the gap), and their result *holds* the last
-tracked people: boxes, keypoints and ``t_mono`` of the last detected frame, flagged
-``detected=False`` with their age. ``on_skipped="empty"`` feeds the tracker an empty
-update instead (what the tracker's contract asks for: every image, also empty ones);
-it exists to measure that fragmentation, not for use.
+With ``detect_every_n`` > 1 the detector runs on every n-th frame of the camera only,
+and ``on_skipped`` says what the frames in between get:
+
+- ``"predict"`` (default): :meth:`CameraTracker.predict` moves the people of the last
+  detected frame to the skipped frame's time by their tracks' Kalman velocity, their
+  keypoints carried along with the box (pose does not run), and floor projection
+  runs on those. The tracker's tracks are not touched, so a person first seen on one
+  detected frame is still confirmed on the next.
+- ``"hold"``: the last tracked people as they were (boxes, keypoints and ``t_mono`` of
+  the last detected frame; a walker's box lags up to n-1 frames).
+- ``"empty"``: an empty tracker update (what ByteTrack's own contract asks for: every
+  image, also empty ones). It drops every track not yet confirmed, so with
+  ``minimum_consecutive_frames`` >= 2 no new person would ever get an id; it exists to
+  measure that fragmentation, not for use.
+
+Skipped frames are flagged ``detected=False`` with the age of the evidence.
 
 Blocking and single-threaded, like the models it calls.
 """
@@ -33,8 +38,11 @@ from vision_core.perception.movenet import MoveNetPose
 from vision_core.tracking.camera_tracker import CameraTracker
 from vision_core.tracking.floor import FloorObservation, FloorProjector
 
-SkippedFrames = Literal["hold", "empty"]
-"""What a frame without detection gets: the last tracked people, or an empty tracker update."""
+SkippedFrames = Literal["predict", "hold", "empty"]
+"""What a frame without detection gets: the tracked people moved to its time by their
+Kalman velocity, the last tracked people as they were, or an empty tracker update."""
+
+_SKIPPED_MODES: tuple[SkippedFrames, ...] = ("predict", "hold", "empty")
 
 
 class ChainError(ValueError):
@@ -60,8 +68,10 @@ class StageTimes:
 class ChainResult:
     """The tracked people of one frame.
 
-    ``detected`` is False on a frame the detector skipped; ``people`` are then the
-    last detected frame's (``age_s`` seconds old), or nothing with ``on_skipped="empty"``.
+    ``detected`` is False on a frame the detector skipped; ``people`` are then the last
+    detected frame's moved to this frame's time (``"predict"``) or as they were
+    (``"hold"``), ``age_s`` seconds after that frame, or what an empty tracker update
+    gives (``"empty"``, ``age_s`` 0).
     ``floor`` holds the projections of ``people`` that have a floor position (empty
     without a projector).
     """
@@ -91,12 +101,13 @@ class DetectionChain:
         projector: FloorProjector | None = None,
         *,
         detect_every_n: int = 1,
-        on_skipped: SkippedFrames = "hold",
+        on_skipped: SkippedFrames = "predict",
     ) -> None:
         if detect_every_n < 1:
             raise ValueError(f"detect_every_n must be >= 1, got {detect_every_n}")
-        if on_skipped not in ("hold", "empty"):
-            raise ValueError(f"on_skipped must be 'hold' or 'empty', got {on_skipped!r}")
+        if on_skipped not in _SKIPPED_MODES:
+            modes = ", ".join(repr(m) for m in _SKIPPED_MODES)
+            raise ValueError(f"on_skipped must be one of {modes}, got {on_skipped!r}")
         self.detector = detector
         self.tracker = tracker
         self.pose = pose
@@ -166,6 +177,24 @@ class DetectionChain:
                 times=times,
             )
         age_s = frame.t_mono - self._last_mono if self._last_mono is not None else 0.0
+        if self.on_skipped == "predict":
+            started = time.perf_counter()
+            people = self.tracker.predict(frame.t_mono, self._last)
+            predicted_at = time.perf_counter()
+            floor = self.projector.project_all(people) if self.projector is not None else ()
+            times = StageTimes(
+                track_s=predicted_at - started, floor_s=time.perf_counter() - predicted_at
+            )
+            return ChainResult(
+                camera_id=frame.camera_id,
+                seq=frame.seq,
+                t_mono=frame.t_mono,
+                detected=False,
+                people=people,
+                floor=floor,
+                age_s=age_s,
+                times=times,
+            )
         return ChainResult(
             camera_id=frame.camera_id,
             seq=frame.seq,
