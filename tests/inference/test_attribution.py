@@ -237,3 +237,12 @@ def test_tie_between_two_hands_still_waits():
 def test_body_weight_out_of_range_refused(weight):
     with pytest.raises(ValueError, match="body_weight"):
         AttributionSettings(body_weight=weight)
+
+
+def test_drop_before_forgets_only_older_samples_in_place() -> None:
+    track = ShopperTrack("t", None, [FloorSample(float(t), (0.0, 0.0)) for t in range(5)])
+    assert track.drop_before(2.0) == 2
+    assert [s.t_mono for s in track.between(-1.0, 10.0)] == [2.0, 3.0, 4.0]
+    assert track.drop_before(2.0) == 0
+    assert track.drop_before(9.0) == 3
+    assert len(track) == 0

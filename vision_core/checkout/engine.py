@@ -576,15 +576,12 @@ class CheckoutEngine:
         """Forget samples older than the retention (nothing undecided can need them)."""
         cutoff = math.nextafter(self.now_mono - self.settings.track_retention_s, math.inf)
         for track_id, track in list(self._tracks.items()):
-            kept = track.between(cutoff, math.inf)
-            if len(kept) == len(track):
-                continue
-            if not kept:
+            # In place: rebuilding each track sample by sample on every tick was the
+            # replay's hottest path (about 6 M appends in 10 busy minutes).
+            if track.drop_before(cutoff) and not len(track):
                 del self._tracks[track_id]
                 self._members.pop(track_id, None)
                 self._dwell.forget(track_id)
-            else:
-                self._tracks[track_id] = ShopperTrack(track_id, track.session_id, kept)
 
 
 def _best_of(attribution: Attribution, session_id: str) -> TrackScore:

@@ -85,6 +85,14 @@ class ShopperTrack:
         hi = bisect.bisect_right(self._times, end_mono)
         return self._samples[lo:hi]
 
+    def drop_before(self, t_mono: float) -> int:
+        """Forget samples older than ``t_mono`` in place; how many were dropped."""
+        cut = bisect.bisect_left(self._times, t_mono)
+        if cut:
+            del self._times[:cut]
+            del self._samples[:cut]
+        return cut
+
     def __len__(self) -> int:
         return len(self._samples)
 
