@@ -72,6 +72,7 @@ from devices.esl.model import (
     content_hash,
     validate_tag_id,
 )
+from devices.mqtt_publish import publish
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -415,7 +416,7 @@ class MqttEsl(PolledDevice[EslSnapshot], TagBackend):
             pending = await self._next_to_send()
             topic = f"{self.prefix}/{pending.tag_id}/cmd"
             try:
-                await client.publish(topic, pending.payload, qos=1, timeout=self.ack_timeout_s)
+                await publish(client, topic, pending.payload, qos=1, timeout=self.ack_timeout_s)
             except BaseException:
                 self._enqueue(pending, front=True)
                 raise

@@ -21,6 +21,7 @@ from typing import Protocol, runtime_checkable
 import aiohttp
 import aiomqtt
 
+from devices.mqtt_publish import publish
 from facility.alerts.events import (
     AlertEscalated,
     AlertEvent,
@@ -214,12 +215,12 @@ class MqttSink:
             client = await self._connected()
             if isinstance(event, AlertEscalated) and event.previous_severity != alert.severity:
                 old = self.topic(event.previous_severity, alert.id)
-                await client.publish(old, b"", qos=1, retain=True, timeout=self.timeout_s)
+                await publish(client, old, b"", qos=1, retain=True, timeout=self.timeout_s)
             if isinstance(event, AlertResolved):
-                await client.publish(topic, payload, qos=1, retain=False, timeout=self.timeout_s)
-                await client.publish(topic, b"", qos=1, retain=True, timeout=self.timeout_s)
+                await publish(client, topic, payload, qos=1, retain=False, timeout=self.timeout_s)
+                await publish(client, topic, b"", qos=1, retain=True, timeout=self.timeout_s)
             else:
-                await client.publish(topic, payload, qos=1, retain=True, timeout=self.timeout_s)
+                await publish(client, topic, payload, qos=1, retain=True, timeout=self.timeout_s)
         except aiomqtt.MqttError as exc:
             await self.aclose()
             raise SinkError(self.name, f"publish to {self.host}:{self.port}: {exc}") from None

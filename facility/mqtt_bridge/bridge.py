@@ -31,6 +31,7 @@ from devices.crac import CracReading
 from devices.gate.machine import MACHINE_EVENTS
 from devices.gpu import GpuReading
 from devices.health import HealthChanged
+from devices.mqtt_publish import publish
 from devices.ups.state import UpsReading
 from facility.mqtt_bridge.commands import CommandRejected, parse_command
 from facility.mqtt_bridge.config import BridgeSettings
@@ -180,7 +181,7 @@ class MqttBridge:
         async with self._client() as client:
             client.pending_calls_threshold = 1000
             backoff.reset()
-            await client.publish(self.topics.availability, b"online", qos=1, retain=True)
+            await publish(client, self.topics.availability, b"online", qos=1, retain=True)
             for topic in (self.topics.commands, f"{self.settings.discovery_prefix}/status"):
                 granted = await client.subscribe(topic, qos=1)
                 if any(getattr(code, "is_failure", False) for code in granted):
@@ -209,7 +210,7 @@ class MqttBridge:
         # A clean DISCONNECT suppresses the will, so a planned stop says offline itself.
         with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
             async with asyncio.timeout(_OFFLINE_TIMEOUT_S):
-                await client.publish(self.topics.availability, b"offline", qos=1, retain=True)
+                await publish(client, self.topics.availability, b"offline", qos=1, retain=True)
 
     def _republish_all(self) -> None:
         self._configs_dirty = dict.fromkeys(self._configs)
@@ -223,12 +224,12 @@ class MqttBridge:
             self.connected.set()
             while self._configs_dirty:
                 topic = next(iter(self._configs_dirty))
-                await client.publish(topic, self._configs[topic], qos=1, retain=retain)
+                await publish(client, topic, self._configs[topic], qos=1, retain=retain)
                 self._configs_dirty.pop(topic, None)
             while self.cache.dirty:
                 topic = next(iter(self.cache.dirty))
                 payload = self.cache.payloads[topic]
-                await client.publish(topic, payload, qos=1, retain=True)
+                await publish(client, topic, payload, qos=1, retain=True)
                 if self.cache.payloads.get(topic) is payload:  # not changed meanwhile
                     self.cache.dirty.pop(topic, None)
             if not self._configs_dirty and not self.cache.dirty:
@@ -289,6 +290,11 @@ class MqttBridge:
             properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
             properties.CorrelationData = correlation_data
         body = {"ok": ok, "command": name, "correlation_id": cid, "error": error}
-        await client.publish(
-            self.topics.reply(name), encode(body), qos=1, retain=False, properties=properties
+        await publish(
+            client,
+            self.topics.reply(name),
+            encode(body),
+            qos=1,
+            retain=False,
+            properties=properties,
         )

@@ -10,6 +10,7 @@ import asyncio
 import json
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from devices.gate.machine import GateMode, GateModeChanged
@@ -43,6 +44,41 @@ def retained(port: int, topic: str, *, timeout_s: int = 5) -> dict[str, object]:
     return payload
 
 
+async def first_state(
+    port: int, topic: str, test: Callable[[dict[str, object]], bool], *, timeout_s: float = 10.0
+) -> dict[str, object]:
+    """The first payload on ``topic`` passing ``test``, read with a running ``mosquitto_sub``.
+
+    The retained state comes first, then every update: a state that is about to
+    change is waited for, not read too early.
+    """
+    proc = await asyncio.create_subprocess_exec(
+        "mosquitto_sub",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(port),
+        "-t",
+        topic,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        assert proc.stdout is not None
+        async with asyncio.timeout(timeout_s):
+            while True:
+                line = await proc.stdout.readline()
+                if not line:
+                    raise AssertionError(f"mosquitto_sub ended before a matching {topic}")
+                payload: dict[str, object] = json.loads(line)
+                if test(payload):
+                    return payload
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+        await proc.wait()
+
+
 async def test_fire_alarm_opens_every_exit_within_a_second_and_closes_the_store(
     tmp_path: Path, free_tcp_port: int
 ) -> None:
@@ -70,7 +106,9 @@ async def test_fire_alarm_opens_every_exit_within_a_second_and_closes_the_store(
         )
         assert mode.rule == "fire_alarm"
         # The store's state over MQTT says closing, for the building to see.
-        state = await asyncio.to_thread(retained, store.broker.port, "walkout/drill/store/state")
+        state = await first_state(
+            store.broker.port, "walkout/drill/store/state", lambda s: s["mode"] == "closing"
+        )
         assert state["mode"] == "closing"
 
 
