@@ -26,7 +26,6 @@ from types import MappingProxyType
 from pydantic import SecretStr
 
 from devices.bus import Bus, Subscription
-from devices.gate.machine import GateMachine, GateMode
 from facility.actuation import (
     Actuator,
     CameraControl,
@@ -184,7 +183,8 @@ class FacilityServices:
 
     config: StoreConfig
     bus: Bus
-    gates: GateMachine | None = None
+    gates: GateEntryControl | None = None
+    """The gate machine as the actuator drives it (emergency and its end)."""
     supervisor: SupervisorService | None = None
     alerts: AlertService | None = None
     telemetry: TelemetryWriter | None = None
@@ -193,8 +193,6 @@ class FacilityServices:
     failsafe: ExitFailsafe | None = None
     extra: list[tuple[str, Callable[[], Awaitable[None]]]] = field(default_factory=list)
     """Services run beside these (name, coroutine function): actuator, exit fail-safe."""
-    fire_alarm_active: bool = False
-    exits_opened: int = 0
 
     async def run(self) -> None:
         """Serve until cancelled or the supervisor ends (exits are opened first)."""
@@ -228,18 +226,19 @@ class FacilityServices:
         if self.gates is None:
             return
         try:
-            await self.gates.set_mode(GateMode.EMERGENCY, reason)
-            self.exits_opened += 1
+            await self.gates.emergency(reason)
         except Exception:
             _LOGGER.exception("could not open the exits (%s)", reason)
 
     async def _supervise(self, service: SupervisorService) -> None:
+        """Run the supervisor; its failure trips the exit fail-safe before the run ends."""
         try:
             await service.run()
         except asyncio.CancelledError:
             raise
         except BaseException:
-            await self.open_exits("supervisor failed")
+            if self.failsafe is not None:
+                await self.failsafe.trip("supervisor failed")
             raise
 
     async def _guard(self, name: str, service: Callable[[], Awaitable[None]]) -> None:
@@ -275,7 +274,6 @@ class FacilityServices:
                 self.bridge.set_occupancy(count)
 
     async def _fire_alarm(self, command: FireAlarmCommand) -> None:
-        self.fire_alarm_active = command.active
         if command.active:
             await self.open_exits(f"fire alarm ({command.sender})")
         elif self.gates is not None:
@@ -283,9 +281,10 @@ class FacilityServices:
             locked = self.supervisor is not None and self.supervisor.mode.severity >= (
                 StoreMode.CLOSING.severity
             )
-            mode = GateMode.ENTRY_LOCKED if locked else GateMode.NORMAL
             try:
-                await self.gates.set_mode(mode, f"fire alarm cleared ({command.sender})")
+                await self.gates.clear_emergency(
+                    locked=locked, reason=f"fire alarm cleared ({command.sender})"
+                )
             except Exception:
                 _LOGGER.exception("could not leave gate emergency after the fire alarm")
 
@@ -350,7 +349,8 @@ async def open_facility(
     are the checkout's and the camera fleet's controls, where they run.
     """
     bus = runtime.bus
-    gates = runtime.gate_machine
+    machine = runtime.gate_machine
+    gates = None if machine is None else GateEntryControl(machine)
     services = FacilityServices(config, bus, gates=gates)
     async with contextlib.AsyncExitStack() as stack:
         if config.supervisor.enabled:
@@ -369,7 +369,7 @@ async def open_facility(
             services.extra.append(("actuator", actuator.run))
             if gates is not None:
                 failsafe = ExitFailsafe(
-                    GateEntryControl(gates),
+                    gates,
                     window_s=max(5.0, 10 * config.supervisor.tick_s),
                     heartbeat=lambda: supervisor.heartbeat_t,
                 )

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from types import MappingProxyType
 from typing import Any, TypeVar
 
 from peers.mosquitto import Mosquitto, running_broker
+from peers.snmpsim import free_udp_port
 
 from devices.bus import Bus, Message, Subscription
 from devices.gate.io import CredentialKind, CredentialPresented
@@ -55,13 +55,6 @@ SPEED = 30.0
 GPUS = 2
 CREDENTIAL = "QR-DRILL"
 M = TypeVar("M", bound=Message)
-
-
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def drill_policy(**dwell: float) -> Policy:
