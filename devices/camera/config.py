@@ -50,6 +50,14 @@ class CameraRole(StrEnum):
     CEILING = "ceiling"
     SHELF = "shelf"
     ENTRY = "entry"
+    ANALYTICS = "analytics"
+    """Footfall and heat maps only: the checkout does not need it, so the supervisor
+    stops it first when power or cooling runs short."""
+
+    @property
+    def checkout_critical(self) -> bool:
+        """The checkout needs this camera's view (every role but analytics)."""
+        return self is not CameraRole.ANALYTICS
 
 
 def _matrix3(array: FloatArray) -> Matrix3:

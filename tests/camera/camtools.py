@@ -1,4 +1,4 @@
-"""Test-side tools for the camera tests: condition waits, a numbered clip."""
+"""Test-side tools for the camera tests: status waits, a numbered clip."""
 
 from __future__ import annotations
 
@@ -9,11 +9,20 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from peers.waiting import WAIT_S, wait_until
 
 from devices.bus import Subscription
 from devices.camera.quality import CameraStatus
 
-WAIT_S = 15.0
+__all__ = [
+    "WAIT_S",
+    "read_number",
+    "vtest_path",
+    "wait_status",
+    "wait_until",
+    "write_numbered_clip",
+]
+
 ROOT = Path(__file__).resolve().parents[2]
 BITS = 8
 """A numbered clip encodes each frame's index in BITS black/white blocks."""
@@ -56,17 +65,6 @@ def read_number(image: np.ndarray) -> int:
         if grey > 160:
             value |= 1 << bit
     return value
-
-
-async def wait_until(
-    predicate: Callable[[], object], timeout_s: float = WAIT_S, what: str = ""
-) -> None:
-    """Poll ``predicate`` until it is true; fail with ``what`` after ``timeout_s``."""
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while not predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"not true within {timeout_s:g} s: {what or predicate}")
-        await asyncio.sleep(0.02)
 
 
 async def wait_status(

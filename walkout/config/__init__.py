@@ -51,6 +51,7 @@ from walkout.config.services import (
     TelemetrySection,
 )
 from walkout.config.store import Location, Shelf, StoreConfig, StoreInfo
+from walkout.config.vision import FloorPoint, VisionSection
 
 __all__ = [
     "AlertsSection",
@@ -64,6 +65,7 @@ __all__ = [
     "DioController",
     "EslSection",
     "FacilitySection",
+    "FloorPoint",
     "Gate",
     "GatesSection",
     "Gpus",
@@ -92,6 +94,7 @@ __all__ = [
     "TcpBus",
     "TelemetrySection",
     "TrapListener",
+    "VisionSection",
     "load_calibration",
     "load_config",
     "parse_config",

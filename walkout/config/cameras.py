@@ -20,7 +20,7 @@ class Camera(Strict):
     """
 
     id: Identifier
-    role: Literal["ceiling", "shelf", "entry"]
+    role: Literal["ceiling", "shelf", "entry", "analytics"]
     url: str = Field(description="http://.../mjpeg, rtsp://..., file:///..., or mqtt:// metadata")
     fps_cap: float | None = Field(default=None, gt=0, le=120)
     shelves: list[str] = Field(default_factory=list)

@@ -17,6 +17,7 @@ from devices.gate.dio_profile import DioWiring
 from walkout.config.errors import Strict
 from walkout.config.modbus import Identifier
 from walkout.config.secrets import SecretRef
+from walkout.config.vision import FloorPoint
 
 
 class OsdpLine(Strict):
@@ -53,11 +54,17 @@ Controller = Annotated[OsdpController | DioController, Field(discriminator="type
 
 
 class Gate(Strict):
-    """One gate: entry or exit, and what drives it."""
+    """One gate: entry or exit, what drives it, and where it is on the floor plan.
+
+    ``floor`` is where a shopper passes through: the tracks that start there
+    right after an entry are bound to its session, and an exit passage is
+    bound to the track that ended there. Needed when the store has cameras.
+    """
 
     id: Identifier
     role: Literal["entry", "exit"]
     controller: Controller
+    floor: FloorPoint | None = None
 
 
 class AllowListCheckConfig(Strict):

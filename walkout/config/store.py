@@ -20,6 +20,7 @@ from walkout.config.services import (
     SupervisorSection,
     TelemetrySection,
 )
+from walkout.config.vision import VisionSection
 
 
 class StoreInfo(Strict):
@@ -73,6 +74,7 @@ class StoreConfig(Strict):
     telemetry: TelemetrySection | None = None
     mqtt: MqttSection | None = None
     checkout: CheckoutSection | None = None
+    vision: VisionSection = Field(default_factory=VisionSection)
 
     def bus(self, bus_id: str) -> TcpBus | RtuBus:
         """The bus with this id."""
