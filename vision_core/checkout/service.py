@@ -37,6 +37,7 @@ from vision_core.checkout.engine import CheckoutEngine
 from vision_core.checkout.messages import TrackSample
 from vision_core.ledger.ledger import Ledger
 from vision_core.shelf_events import ShelfChange
+from vision_core.store_clock import StoreClock
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -67,17 +68,13 @@ class CheckoutService:
         self.rejected = 0
         self._tick_s = tick_s
         self._queue_size = queue_size
-        self._clock = clock
-        self._anchor: tuple[float, float] | None = None  # (event t_mono, clock() at arrival)
+        self._clock = StoreClock(clock)
         self._lock = asyncio.Lock()
         self.ready = asyncio.Event()  # set once subscribed
 
     def store_time(self) -> float | None:
         """Latest event time plus the clock's time since it arrived; None before any event."""
-        if self._anchor is None:
-            return None
-        t_event, at = self._anchor
-        return t_event + max(self._clock() - at, 0.0)
+        return self._clock.now()
 
     async def run(self) -> None:
         """Serve until cancelled (or until the journal fails); unsubscribes on every path."""
@@ -95,8 +92,7 @@ class CheckoutService:
     async def feed(self, message: Message) -> None:
         """Handle one input message (what ``run`` does with each bus message)."""
         async with self._lock:
-            if self._anchor is None or message.t_mono >= self._anchor[0]:
-                self._anchor = (message.t_mono, self._clock())
+            self._clock.observe(message.t_mono)
             try:
                 outputs = self.engine.feed(message)
             except ValueError:

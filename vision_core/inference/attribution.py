@@ -85,6 +85,11 @@ class ShopperTrack:
         hi = bisect.bisect_right(self._times, end_mono)
         return self._samples[lo:hi]
 
+    @property
+    def latest(self) -> FloorSample | None:
+        """The newest sample; None for a track without samples."""
+        return self._samples[-1] if self._samples else None
+
     def drop_before(self, t_mono: float) -> int:
         """Forget samples older than ``t_mono`` in place; how many were dropped."""
         cut = bisect.bisect_left(self._times, t_mono)
