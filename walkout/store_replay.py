@@ -12,16 +12,14 @@ What the adapter does, and what it must not know:
   session, as a card number is), and only the admit record's
   ``session_ref`` maps it back for scoring;
 - weights go through ``ShelfChangeDetector`` per shelf, as in the runtime;
-- tracks get their session from :class:`~vision_core.tracking.binding.SessionBinder`
-  (a new track near the entry gate right after an entry), never from the
-  simulator's truth; a track that starts elsewhere (a tracker id switch
-  mid-store) takes the session of a bound track that ended where it
-  started, just before (``continue_tracks``), else stays unbound; an id
-  that swaps between two people keeps its session (nothing in the stream
-  tells a swap apart);
-- an anonymous exit is bound to the session of the bound track that ended
-  at the exit gate: decided ``exit_delay_s`` after the passage, when a track
-  that is still in the store would have shown another sample.
+- tracks and anonymous exits get their sessions from
+  :class:`~vision_core.tracking.sessions.TrackSessions`, the live runtime's
+  code, never from the simulator's truth: a new track near the entry gate
+  right after an entry is bound to it, a track that starts elsewhere (a
+  tracker id switch mid-store) continues a bound track that ended where it
+  started, and an exit is bound ``exit_delay_s`` after the passage to the
+  bound track that ended at the exit gate. Its binder decides on the
+  checkout's ticks, its timers at their due times.
 
 Settle time is the store time at which the receipt came out of the
 checkout (including the exit-binding delay), not the ``t_mono`` written on
@@ -32,7 +30,6 @@ are not charged) and flagged ``review``.
 
 from __future__ import annotations
 
-import heapq
 import math
 import re
 import time
@@ -62,20 +59,15 @@ from sim_devices.store_sim import (
 )
 from vision_core.checkout.config import CheckoutSettings
 from vision_core.checkout.engine import CheckoutEngine
-from vision_core.checkout.messages import ForeignObject, ShelfChangeUnresolved, TrackSample
-from vision_core.inference.attribution import FloorSample, ShelfLocation, ShopperTrack
+from vision_core.checkout.messages import ForeignObject, ShelfChangeUnresolved
+from vision_core.inference.attribution import FloorSample, ShelfLocation
 from vision_core.inference.planogram import Planogram, parse_planogram
 from vision_core.ledger.events import LineAdded, LinePutBack, ReceiptSettled, ReviewRequested
 from vision_core.ledger.journal import Journal
 from vision_core.ledger.ledger import Ledger
 from vision_core.shelf_events import ShelfChangeDetector
-from vision_core.tracking.binding import (
-    BindingDecision,
-    BindingKind,
-    BindingSettings,
-    EntryGate,
-    SessionBinder,
-)
+from vision_core.tracking.binding import BindingSettings, EntryGate
+from vision_core.tracking.sessions import TrackSessions, TrackSessionSettings
 
 TOLERANCE_SIGMAS = 3.0
 """A facing's tolerance in the built planogram, in standard deviations of its unit weight.
@@ -87,31 +79,46 @@ MIN_TOLERANCE_G = 1.0
 """The smallest per-unit tolerance (a SKU whose units all weigh the same still varies a little)."""
 
 
-ENDED_SLACK_S = 0.05
-"""A track's last sample this close after an exit still counts as ending at it (clock skew)."""
+_SESSION_DEFAULTS = TrackSessionSettings()
 
 
 @dataclass(frozen=True, slots=True)
 class ReplaySettings:
-    """How the adapter drives the checkout; seconds and metres of store time and floor."""
+    """How the adapter drives the checkout; seconds and metres of store time and floor.
+
+    ``binding`` to ``continue_radius_m`` are :class:`TrackSessionSettings`'
+    fields (documented there, defaults from there), given to the track
+    sessions as :attr:`sessions`.
+    """
 
     checkout: CheckoutSettings = field(default_factory=CheckoutSettings)
     binding: BindingSettings = field(default_factory=BindingSettings)
     tick_s: float = 0.5
-    exit_delay_s: float = 0.6
-    exit_radius_m: float = 1.2
-    exit_lookback_s: float = 1.5
+    exit_delay_s: float = _SESSION_DEFAULTS.exit_delay_s
+    exit_radius_m: float = _SESSION_DEFAULTS.exit_radius_m
+    exit_lookback_s: float = _SESSION_DEFAULTS.exit_lookback_s
     drain_s: float = 30.0
     """Store time run on after the last record, so waits and deadlines expire."""
-    continue_tracks: bool = True
-    """A track that starts away from the entry takes the session of a bound track that
-    ended within ``continue_radius_m`` of its first point just before (a tracker id switch)."""
-    continue_radius_m: float = 0.8
+    continue_tracks: bool = _SESSION_DEFAULTS.continue_tracks
+    continue_radius_m: float = _SESSION_DEFAULTS.continue_radius_m
 
     def __post_init__(self) -> None:
-        for name in ("tick_s", "exit_delay_s", "exit_radius_m", "exit_lookback_s", "drain_s"):
+        for name in ("tick_s", "drain_s"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        _ = self.sessions  # TrackSessionSettings checks its own fields, with its errors
+
+    @property
+    def sessions(self) -> TrackSessionSettings:
+        """The track-session fields, as :class:`TrackSessions` takes them."""
+        return TrackSessionSettings(
+            binding=self.binding,
+            exit_delay_s=self.exit_delay_s,
+            exit_radius_m=self.exit_radius_m,
+            exit_lookback_s=self.exit_lookback_s,
+            continue_tracks=self.continue_tracks,
+            continue_radius_m=self.continue_radius_m,
+        )
 
 
 class Checkout(Protocol):
@@ -244,52 +251,57 @@ class StoreReplay:
         self.checkout = checkout
         self.settings = settings or ReplaySettings()
         floor = scenario.floor
-        self._exit_point = (floor.exit.x_m, floor.exit.y_m)
-        self._binder = SessionBinder(
+        self._sessions = TrackSessions(
             [EntryGate(floor.entry.gate_id, (floor.entry.x_m, floor.entry.y_m))],
-            self.settings.binding,
+            {floor.exit.gate_id: (floor.exit.x_m, floor.exit.y_m)},
+            self.settings.sessions,
         )
         self._detectors = {
             s.shelf_id: ShelfChangeDetector(s.shelf_id, s.length_m) for s in floor.shelves
         }
-        self._tracks: dict[str, ShopperTrack] = {}  # first sample only: all binding needs
-        self._last: dict[str, FloorSample] = {}
-        self._exited_tracks: set[str] = set()
         self._session_of_credential: dict[str, str] = {}
         self._ref_of_session: dict[str, str] = {}
-        self._timers: list[tuple[float, int, str, float]] = []  # (due, seq, what, event t)
-        self._seq = 0
         self._next_tick: float | None = None
         self.now = -math.inf
         self.receipts: dict[str, ProducedReceipt] = {}
         self.events: list[ProducedEvent] = []
         self.reviews: Counter[str] = Counter()
         self.notices: Counter[str] = Counter()
-        self.binding: Counter[str] = Counter()
+        # binding decisions by kind, continuations and exit_unbound: the sessions' own counter
+        self.binding: Counter[str] = self._sessions.counts
 
     # --- time ----------------------------------------------------------------------------------
 
     def _advance_to(self, t: float) -> None:
-        """Run every tick and binding decision due up to store time ``t``, in time order."""
+        """Run every tick and session decision due up to store time ``t``, in time order.
+
+        The binder decides on the ticks only; an exit or continuation decision
+        runs at its own due time, before a tick at that same time.
+        """
         if self._next_tick is None:
             self._next_tick = t
         while True:
-            due = self._timers[0][0] if self._timers else math.inf
+            due = self._sessions.next_due()
             if min(due, self._next_tick) > t:
                 break
             if due <= self._next_tick:
-                _, _, what, event_t = heapq.heappop(self._timers)
                 self.now = max(self.now, due)
-                if what == "exit":
-                    self._decide_exit(event_t)
-                else:
-                    self._continue_track(what, event_t)
+                self._publish(self._sessions.advance(due, bind=False))
             else:
                 self.now = max(self.now, self._next_tick)
-                self._bind(self._binder.advance(self._next_tick))
+                self._publish(self._sessions.advance(self._next_tick))
                 self._collect(self.checkout.tick(self._next_tick))
                 self._next_tick += self.settings.tick_s
         self.now = max(self.now, t)
+
+    def _publish(self, messages: Iterable[Message]) -> None:
+        """Feed the track sessions' messages to the checkout, in order."""
+        for message in messages:
+            self._collect(self.checkout.feed(message))
+            if isinstance(message, Exited):
+                # the receipt may be due already (settle_after_s counts from the passage):
+                # look now rather than at the next tick
+                self._collect(self.checkout.tick(self.now))
 
     # --- records -------------------------------------------------------------------------------
 
@@ -311,8 +323,9 @@ class StoreReplay:
     def _on_gate(self, record: GateRecord) -> None:
         gate = record.gate_id
         if record.kind == "exit":
-            self._collect(self.checkout.feed(Exited(source=gate, t_mono=record.t)))
-            self._later(record.t, "exit")
+            exited = Exited(source=gate, t_mono=record.t)
+            self._collect(self.checkout.feed(exited))
+            self._publish(self._sessions.exited(exited))
             return
         credential = record.credential or ""
         if record.kind == "admit":
@@ -337,7 +350,7 @@ class StoreReplay:
                 person=record.person,
                 group_size=record.group_size,
             )
-            self._binder.entered(entered)
+            self._sessions.entered(entered)
             message = entered
         self._collect(self.checkout.feed(message))
 
@@ -356,122 +369,7 @@ class StoreReplay:
 
     def _on_track(self, record: TrackRecord) -> None:
         sample = FloorSample(record.t, record.body_xy, record.hands_xy)
-        track = self._tracks.get(record.track_id)
-        if track is None:
-            track = ShopperTrack(record.track_id, None, (sample,))
-            self._tracks[record.track_id] = track
-            gate = self._binder.track_started(track)
-            if gate is None and self.settings.continue_tracks:
-                self._later(record.t, record.track_id)
-        self._last[record.track_id] = sample
-        message = TrackSample(
-            source="tracker",
-            t_mono=record.t,
-            track_id=record.track_id,
-            session_id=track.session_id,
-            sample=sample,
-        )
-        self._collect(self.checkout.feed(message))
-
-    # --- binding -------------------------------------------------------------------------------
-
-    def _later(self, event_t: float, what: str) -> None:
-        """Decide ``what`` (an exit, or a track to continue) once a live track would be seen."""
-        self._seq += 1
-        due = event_t + self.settings.exit_delay_s
-        heapq.heappush(self._timers, (due, self._seq, what, event_t))
-
-    def _ended(self, end_t: float, near: tuple[float, float], radius_m: float) -> str | None:
-        """The bound track, not yet out, whose samples stopped near ``near`` by ``end_t``.
-
-        A track still in the store shows a sample within one tracker period
-        (``exit_delay_s`` covers it), so a track seen after ``end_t`` did not end.
-        """
-        s = self.settings
-        best: tuple[float, str] | None = None
-        for track_id, last in self._last.items():
-            track = self._tracks[track_id]
-            if track.session_id is None or track_id in self._exited_tracks:
-                continue
-            if not end_t - s.exit_lookback_s <= last.t_mono <= end_t + ENDED_SLACK_S:
-                continue
-            d = math.dist(last.body_m, near)
-            if d <= radius_m and (best is None or (d, track_id) < best):
-                best = (d, track_id)
-        return None if best is None else best[1]
-
-    def _continue_track(self, track_id: str, start_t: float) -> None:
-        """A track that started away from the entry continues one that just ended there."""
-        track = self._tracks[track_id]
-        if track.session_id is not None:
-            return
-        first = track.between(-math.inf, math.inf)[0]
-        ended = self._ended(
-            start_t - 2 * ENDED_SLACK_S, first.body_m, self.settings.continue_radius_m
-        )
-        if ended is None:
-            self.binding["track_not_continued"] += 1
-            return
-        self.binding["track_continued"] += 1
-        self._exited_tracks.add(ended)  # its person goes on under the new id
-        session_id = self._tracks[ended].session_id
-        track.session_id = session_id
-        last = self._last[track_id]
-        self._collect(
-            self.checkout.feed(
-                TrackSample(
-                    source="tracker",
-                    t_mono=last.t_mono,
-                    track_id=track_id,
-                    session_id=session_id,
-                    sample=last,
-                )
-            )
-        )
-
-    def _bind(self, decisions: Iterable[BindingDecision]) -> None:
-        for decision in decisions:
-            self.binding[str(decision.kind)] += 1
-            if decision.kind is not BindingKind.BOUND:
-                continue
-            # tell the checkout now: the track's evidence so far becomes its session's
-            for track_id in decision.track_ids:
-                last = self._last.get(track_id)
-                if last is None or track_id in self._exited_tracks:
-                    continue
-                self._collect(
-                    self.checkout.feed(
-                        TrackSample(
-                            source="tracker",
-                            t_mono=last.t_mono,
-                            track_id=track_id,
-                            session_id=decision.session_id,
-                            sample=last,
-                        )
-                    )
-                )
-
-    def _decide_exit(self, exit_t: float) -> None:
-        """Bind one exit passage to the session of the bound track that ended at the gate."""
-        track_id = self._ended(exit_t, self._exit_point, self.settings.exit_radius_m)
-        if track_id is None:
-            # nobody bound ended there (a track the binder never bound): a guess would
-            # close somebody else's session while they are still shopping
-            self.binding["exit_unbound"] += 1
-            return
-        session_id = self._tracks[track_id].session_id
-        assert session_id is not None  # _ended returns bound tracks only
-        self._exited_tracks.add(track_id)
-        self._collect(
-            self.checkout.feed(
-                Exited(
-                    source=self.scenario.floor.exit.gate_id, t_mono=exit_t, session_id=session_id
-                )
-            )
-        )
-        # the receipt may be due already (settle_after_s counts from the passage): look now
-        # rather than at the next tick
-        self._collect(self.checkout.tick(self.now))
+        self._publish(self._sessions.sample(record.track_id, sample))
 
     # --- outputs -------------------------------------------------------------------------------
 

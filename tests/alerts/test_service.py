@@ -92,7 +92,6 @@ async def test_live_service_ack_from_cli_and_restart(tmp_path: Path) -> None:
         watch.close()
 
 
-
 async def test_with_no_sinks_the_service_still_fires_and_keeps_history(tmp_path: Path) -> None:
     bus = Bus()
     watch = bus.subscribe(AlertEvent, name="watch")

@@ -1,4 +1,4 @@
-"""``walkout run``: the store process: devices, shelf events and the facility services."""
+"""``walkout run``: the store process: devices, cameras and tracking, checkout, facility."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from walkout.cli.common import CONFIG_OPTION, console, load, run_device_call
 from walkout.config import StoreConfig
 from walkout.facility_wiring import open_facility
 from walkout.runtime import open_runtime
+from walkout.vision_wiring import open_vision
 
 
 def _describe(change: ShelfChange) -> str:
@@ -49,7 +50,10 @@ async def _run(config: StoreConfig) -> None:
         async with (
             open_runtime(config) as runtime,
             open_checkout(config, runtime.bus) as checkout,
-            open_facility(config, runtime, ledger=checkout) as facility,
+            open_vision(config, runtime.bus) as vision,
+            open_facility(
+                config, runtime, ledger=checkout, cameras=vision.fleet if vision else None
+            ) as facility,
         ):
             messages = runtime.bus.subscribe(
                 ShelfChange, HealthChanged, ModeChanged, ReceiptSettled, maxsize=10_000
@@ -64,6 +68,8 @@ async def _run(config: StoreConfig) -> None:
             ]
             if checkout is not None:
                 tasks.append(asyncio.create_task(checkout.service.run(), name="checkout"))
+            if vision is not None and vision.tracking is not None:
+                tasks.append(asyncio.create_task(vision.tracking.run(), name="tracking"))
             try:
                 done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
                 for task in done:
@@ -83,6 +89,7 @@ def run(config: Path = CONFIG_OPTION) -> None:
     """Run the store: every device, shelf events, supervisor, alerts, telemetry and MQTT."""
     cfg = load(config)
     console.print(
-        f"walkout running store {cfg.store.id}: {len(cfg.shelves)} shelves (Ctrl-C stops)"
+        f"walkout running store {cfg.store.id}: {len(cfg.shelves)} shelves, "
+        f"{len(cfg.cameras)} cameras (Ctrl-C stops)"
     )
     run_device_call(_run(cfg))

@@ -1,0 +1,129 @@
+"""The live tracking service on a bus: detections and gate events in, bound tracks and exits out.
+
+The camera looks straight down: pixel (x, y) is floor (x / 100, y / 100) metres.
+The entry gate is at (1, 0.5), the exit at (9, 0.5).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterable
+
+import pytest
+from peers.waiting import wait_until
+
+from devices.bus import Bus, Message, Subscription
+from devices.camera.config import FloorHomography
+from devices.camera.detection import Detection, PersonDetections
+from devices.gate.machine import Entered, Exited
+from vision_core.checkout.messages import TrackSample
+from vision_core.tracking.binding import EntryGate
+from vision_core.tracking.floor import CameraGeometry, FloorProjector
+from vision_core.tracking.service import ShopperTrackingService
+from vision_core.tracking.sessions import TrackSessions
+
+CAMERA = "ceiling-1"
+TOP_DOWN = FloorHomography.from_matrix([[0.01, 0, 0], [0, 0.01, 0], [0, 0, 1]])
+WAIT_S = 5.0
+
+
+def people(
+    t: float, *where: tuple[float, float], ids: Iterable[int | None] = ()
+) -> PersonDetections:
+    """Everyone at floor points ``where`` (metres), as a 40 x 120 px box standing there."""
+    track_ids = list(ids) or [None] * len(where)
+    detections = tuple(
+        Detection(CAMERA, t, (x * 100 - 20, y * 100 - 120, x * 100 + 20, y * 100), 0.9, track_id)
+        for (x, y), track_id in zip(where, track_ids, strict=True)
+    )
+    return PersonDetections(source=CAMERA, t_mono=t, camera_id=CAMERA, detections=detections)
+
+
+@pytest.fixture
+async def service() -> AsyncIterator[tuple[ShopperTrackingService, Subscription]]:
+    bus = Bus()
+    out = bus.subscribe(TrackSample, Exited, maxsize=10_000)
+    projector = FloorProjector({CAMERA: CameraGeometry(TOP_DOWN)})
+    sessions = TrackSessions([EntryGate("gate-in", (1.0, 0.5))], {"gate-out": (9.0, 0.5)})
+    tracking = ShopperTrackingService(bus, projector, sessions, tick_s=0.05)
+    task = asyncio.create_task(tracking.run())
+    await asyncio.wait_for(tracking.ready.wait(), WAIT_S)
+    try:
+        yield tracking, out
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        out.close()
+
+
+async def next_of(out: Subscription, kind: type[Message], check=lambda m: True) -> Message:
+    async with asyncio.timeout(WAIT_S):
+        while True:
+            message = await out.get()
+            if isinstance(message, kind) and check(message):
+                return message
+
+
+async def walk(bus: Bus, start_t: float, path: list[tuple[float, float]], ids=()) -> float:
+    t = start_t
+    for point in path:
+        await bus.publish(people(t, point, ids=ids))
+        t += 1 / 15
+    return t
+
+
+async def test_a_shopper_is_bound_at_the_entry_and_their_exit_closes_their_session(service):
+    tracking, out = service
+    bus = tracking.bus
+    await bus.publish(
+        Entered(
+            source="gate-in", t_mono=100.0, session_id="s-1", credential="c", person=1,
+            group_size=1,
+        )
+    )  # fmt: skip
+    # in through the entry, along the aisle, out at the exit (ByteTrack gives the ids)
+    path = [(1.0 + 0.1 * i, 0.6) for i in range(81)]
+    end_t = await walk(bus, 100.1, path)
+    bound = await next_of(out, TrackSample, lambda m: m.session_id == "s-1")
+    assert bound.track_id.startswith("shopper-")
+    assert tracking.counts["unknown_camera"] == 0
+    # the person leaves the cameras at the exit; the gate says someone went out
+    await bus.publish(Exited(source="gate-out", t_mono=end_t + 0.1))
+    exited = await next_of(out, Exited, lambda m: m.session_id is not None)
+    assert exited.session_id == "s-1"
+    assert exited.t_mono == pytest.approx(end_t + 0.1)
+    assert exited.source == "gate-out"
+
+
+async def test_an_exit_nobody_was_seen_at_closes_no_session(service):
+    tracking, out = service
+    bus = tracking.bus
+    await bus.publish(
+        Entered(
+            source="gate-in", t_mono=10.0, session_id="s-2", credential="c", person=1,
+            group_size=1,
+        )
+    )  # fmt: skip
+    # a shopper still in the middle of the store, seen on, while the exit gate counts a passage
+    t = await walk(bus, 10.1, [(1.0 + 0.1 * i, 0.6) for i in range(30)], ids=[7])
+    await next_of(out, TrackSample, lambda m: m.session_id == "s-2")
+    await bus.publish(Exited(source="gate-out", t_mono=t))
+    await walk(bus, t + 0.05, [(4.0, 0.6)] * 20, ids=[7])
+    await wait_until(
+        lambda: tracking.sessions.counts["exit_unbound"] == 1, what="the exit decided unbound"
+    )
+    while (message := out.get_nowait()) is not None:
+        assert not (isinstance(message, Exited) and message.session_id is not None)
+
+
+async def test_a_camera_without_homography_is_counted_not_fatal(service):
+    tracking, _ = service
+    await tracking.feed(
+        PersonDetections(
+            source="nowhere", t_mono=1.0, camera_id="nowhere",
+            detections=(Detection("nowhere", 1.0, (0, 0, 10, 30), 0.9, 1),),
+        )
+    )  # fmt: skip
+    await tracking.feed(Exited(source="not-a-gate", t_mono=1.1))
+    assert tracking.counts["unknown_camera"] == 1
+    assert tracking.counts["refused"] == 1

@@ -1,0 +1,228 @@
+"""Track sessions on hand-made samples: entry binding, id-switch continuation, exit binding."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from devices.bus import Message
+from devices.gate.machine import Entered, Exited
+from vision_core.checkout.messages import TrackSample
+from vision_core.inference.attribution import FloorSample
+from vision_core.tracking.binding import BindingError, BindingSettings, EntryGate
+from vision_core.tracking.floor import Point
+from vision_core.tracking.sessions import FORGET_AFTER_S, TrackSessions, TrackSessionSettings
+
+ENTRY = EntryGate("gate-in", (1.0, 0.5))
+OUT_A = (9.0, 0.0)
+OUT_B = (0.0, 9.0)
+SETTINGS = TrackSessionSettings(
+    binding=BindingSettings(radius_m=1.5, window_s=4.0, lead_s=1.0),
+    exit_delay_s=0.6,
+    exit_radius_m=1.2,
+    exit_lookback_s=1.5,
+    continue_radius_m=0.8,
+)
+
+
+def sessions(**changes: Any) -> TrackSessions:
+    settings = replace(SETTINGS, **changes)
+    return TrackSessions([ENTRY], {"out-a": OUT_A, "out-b": OUT_B}, settings)
+
+
+def entered(session: str, t: float) -> Entered:
+    return Entered(
+        source="gate-in", t_mono=t, session_id=session, credential="***", person=1, group_size=1
+    )
+
+
+def sample_msg(track: str, session: str | None, t: float, at: Point) -> TrackSample:
+    return TrackSample(
+        source="tracker", t_mono=t, track_id=track, session_id=session, sample=FloorSample(t, at)
+    )
+
+
+def see(s: TrackSessions, track: str, t: float, at: Point) -> list[Message]:
+    """What a driver does with one tracker sample: decisions due first, then the sample."""
+    return s.advance(t) + s.sample(track, FloorSample(t, at))
+
+
+def bound_track(s: TrackSessions, session: str, track: str, t: float) -> None:
+    """``session`` enters at ``t``; ``track`` appears at the gate and is bound by ``t + 4``."""
+    s.entered(entered(session, t))
+    see(s, track, t + 0.5, (1.2, 0.9))
+    assert s.advance(t + 4.0) == [sample_msg(track, session, t + 0.5, (1.2, 0.9))]
+
+
+def test_track_at_the_entry_is_bound_when_the_window_closes_and_samples_carry_the_session() -> None:
+    s = sessions()
+    s.entered(entered("S1", 10.0))
+    assert see(s, "trk-1", 10.5, (1.2, 0.9)) == [sample_msg("trk-1", None, 10.5, (1.2, 0.9))]
+    assert see(s, "trk-1", 12.0, (2.0, 2.0)) == [sample_msg("trk-1", None, 12.0, (2.0, 2.0))]
+    assert s.advance(13.9) == []  # a rival could still appear until 14.0
+    # bound: the latest sample again, now with the session (its evidence so far becomes S1's)
+    assert s.advance(14.0) == [sample_msg("trk-1", "S1", 12.0, (2.0, 2.0))]
+    assert see(s, "trk-1", 14.2, (2.5, 2.5)) == [sample_msg("trk-1", "S1", 14.2, (2.5, 2.5))]
+    assert s.counts == {"bound": 1}
+
+
+def test_bind_false_runs_the_timers_but_not_the_binder() -> None:
+    s = sessions()
+    s.entered(entered("S1", 10.0))
+    see(s, "trk-1", 10.5, (1.2, 0.9))
+    assert s.advance(20.0, bind=False) == []
+    assert s.counts == {}
+    assert s.advance(20.0) == [sample_msg("trk-1", "S1", 10.5, (1.2, 0.9))]
+
+
+def test_id_switch_mid_store_continues_the_track_that_just_ended_there() -> None:
+    s = sessions()
+    bound_track(s, "S1", "trk-1", 10.0)
+    see(s, "trk-1", 19.8, (5.0, 5.2))
+    see(s, "trk-1", 20.0, (5.0, 5.0))  # last seen under this id
+    assert see(s, "trk-2", 20.2, (5.3, 5.0)) == [sample_msg("trk-2", None, 20.2, (5.3, 5.0))]
+    see(s, "trk-2", 20.6, (5.6, 5.0))
+    assert s.next_due() == pytest.approx(20.8)
+    assert s.advance(20.7) == []
+    assert s.advance(20.8) == [sample_msg("trk-2", "S1", 20.6, (5.6, 5.0))]
+    assert s.sample("trk-2", FloorSample(21.0, (5.9, 5.0))) == [
+        sample_msg("trk-2", "S1", 21.0, (5.9, 5.0))
+    ]
+    assert s.counts["track_continued"] == 1
+    assert s.next_due() == math.inf
+
+
+def test_continuation_refused_when_the_new_track_starts_too_far_away() -> None:
+    s = sessions()
+    bound_track(s, "S1", "trk-1", 10.0)
+    see(s, "trk-1", 20.0, (5.0, 5.0))
+    see(s, "trk-2", 20.2, (5.0, 6.0))  # 1.0 m from where trk-1 ended, radius 0.8 m
+    assert s.advance(20.8) == []
+    assert see(s, "trk-2", 21.0, (5.0, 6.1)) == [sample_msg("trk-2", None, 21.0, (5.0, 6.1))]
+    assert s.counts["track_not_continued"] == 1
+    assert s.counts["track_continued"] == 0
+
+
+def test_continuation_refused_when_the_nearby_track_is_still_seen() -> None:
+    s = sessions()
+    bound_track(s, "S1", "trk-1", 10.0)
+    see(s, "trk-1", 20.0, (5.0, 5.0))
+    see(s, "trk-2", 20.2, (5.3, 5.0))  # a second person next to the first, not an id switch
+    see(s, "trk-1", 20.4, (5.0, 5.1))
+    assert s.advance(20.8) == []
+    assert s.counts["track_not_continued"] == 1
+
+
+def test_continue_tracks_off_leaves_a_track_away_from_the_entry_unbound() -> None:
+    s = sessions(continue_tracks=False)
+    bound_track(s, "S1", "trk-1", 10.0)
+    see(s, "trk-1", 20.0, (5.0, 5.0))
+    see(s, "trk-2", 20.2, (5.3, 5.0))
+    assert s.next_due() == math.inf
+    assert s.advance(30.0) == []
+    assert s.counts == {"bound": 1}
+
+
+def test_exit_is_bound_to_the_track_that_ended_at_the_gate_not_to_one_still_seen() -> None:
+    s = sessions()
+    bound_track(s, "S1", "trk-1", 10.0)
+    bound_track(s, "S2", "trk-2", 20.0)
+    see(s, "trk-1", 40.0, (9.0, 0.6))  # 0.6 m from the exit, then gone
+    see(s, "trk-2", 40.0, (9.0, 0.3))  # nearer, but still in the store
+    assert s.exited(Exited(source="out-a", t_mono=40.0)) == []
+    see(s, "trk-2", 40.2, (9.0, 0.4))
+    see(s, "trk-2", 40.4, (9.0, 0.5))
+    assert s.next_due() == pytest.approx(40.6)
+    assert s.advance(40.59) == []
+    assert s.advance(40.6) == [Exited(source="out-a", t_mono=40.0, session_id="S1")]
+    assert s.counts["exit_unbound"] == 0
+
+
+def test_exit_with_nobody_ended_there_stays_unbound_and_closes_nobody() -> None:
+    s = sessions()
+    bound_track(s, "S1", "trk-1", 10.0)
+    bound_track(s, "S2", "trk-2", 20.0)
+    see(s, "trk-1", 40.0, (9.0, 0.6))
+    s.exited(Exited(source="out-a", t_mono=40.0))
+    assert s.advance(40.6) == [Exited(source="out-a", t_mono=40.0, session_id="S1")]
+    # a tailgater right behind: trk-1 has gone out already, trk-2 is at the gate but still seen
+    see(s, "trk-2", 40.6, (9.0, 0.5))
+    s.exited(Exited(source="out-a", t_mono=40.8))
+    see(s, "trk-2", 41.0, (9.0, 0.5))
+    assert s.advance(41.4) == []
+    assert s.counts["exit_unbound"] == 1
+    # trk-2's session is still open: its own exit later is bound to it
+    see(s, "trk-2", 50.0, (9.0, 0.2))
+    s.exited(Exited(source="out-a", t_mono=50.0))
+    assert s.advance(50.6) == [Exited(source="out-a", t_mono=50.0, session_id="S2")]
+
+
+def test_two_exits_each_bound_to_the_track_that_ended_at_that_gate() -> None:
+    s = sessions()
+    bound_track(s, "S1", "trk-1", 10.0)
+    bound_track(s, "S2", "trk-2", 20.0)
+    see(s, "trk-1", 30.0, (0.3, 8.8))  # at out-b
+    see(s, "trk-2", 30.0, (8.8, 0.3))  # at out-a
+    s.exited(Exited(source="out-a", t_mono=30.0))
+    s.exited(Exited(source="out-b", t_mono=30.1))
+    assert s.advance(31.0) == [
+        Exited(source="out-a", t_mono=30.0, session_id="S2"),
+        Exited(source="out-b", t_mono=30.1, session_id="S1"),
+    ]
+
+
+def test_an_exited_that_names_its_session_passes_untouched() -> None:
+    s = sessions()
+    bound_track(s, "S1", "trk-1", 10.0)
+    see(s, "trk-1", 30.0, (9.0, 0.3))
+    assert s.exited(Exited(source="out-a", t_mono=30.0, session_id="S1")) == []
+    assert s.next_due() == math.inf
+    assert s.advance(31.0) == []
+    # nothing was marked out: an anonymous passage at the same time still finds trk-1
+    s.exited(Exited(source="out-a", t_mono=30.0))
+    assert s.advance(31.0) == [Exited(source="out-a", t_mono=30.0, session_id="S1")]
+
+
+def test_evacuation_through_the_entry_gate_is_bound_at_the_entry_point() -> None:
+    s = sessions()
+    bound_track(s, "S1", "trk-1", 10.0)
+    see(s, "trk-1", 30.0, (1.0, 0.8))
+    s.exited(Exited(source="gate-in", t_mono=30.0, evacuation=True))
+    assert s.advance(30.6) == [
+        Exited(source="gate-in", t_mono=30.0, session_id="S1", evacuation=True)
+    ]
+
+
+def test_unknown_gates_and_bad_settings_are_refused_with_their_names() -> None:
+    s = sessions()
+    with pytest.raises(BindingError, match="'side-door'"):
+        s.exited(Exited(source="side-door", t_mono=1.0))
+    with pytest.raises(BindingError, match="'side-door'"):
+        s.entered(
+            Entered(
+                source="side-door", t_mono=1.0, session_id="S", credential="*", person=1,
+                group_size=1,
+            )
+        )  # fmt: skip
+    with pytest.raises(BindingError, match="exit gate"):
+        TrackSessions([ENTRY], {})
+    with pytest.raises(ValueError, match="exit_delay_s"):
+        TrackSessionSettings(exit_delay_s=0.0)
+    with pytest.raises(ValueError, match="continue_radius_m"):
+        TrackSessionSettings(continue_radius_m=math.nan)
+
+
+def test_tracks_long_silent_are_forgotten_and_decisions_stay_the_same() -> None:
+    sessions = TrackSessions([EntryGate("gate-in", (1.0, 0.5))], {"gate-out": (9.0, 0.5)})
+    for n in range(50):  # fifty shoppers an hour apart, each seen once far from every gate
+        t = n * 3600.0
+        sessions.sample(f"t{n}", FloorSample(t, (5.0, 5.0)))
+        sessions.advance(t + 1.0)
+    assert sessions.known_tracks <= 1  # only the newest is remembered
+    # a track seen within the window is still there
+    sessions.sample("fresh", FloorSample(200_000.0, (5.0, 5.0)))
+    sessions.advance(200_000.0 + FORGET_AFTER_S / 2)
+    assert sessions.known_tracks == 1

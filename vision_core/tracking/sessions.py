@@ -1,0 +1,351 @@
+"""Whose session a floor track is, and whose session an exit passage closes, on event time.
+
+The gates say *that* a person of a session went in or out, never who on
+camera; the tracker says where people are, never whose they are. This
+module joins the two, driven only by the messages' own ``t_mono`` (no wall
+clock, no event loop), so the replay and the live vision service run the
+same decisions on the same inputs:
+
+- a new track near an entry gate right after an entry gets that entry's
+  session from :class:`~vision_core.tracking.binding.SessionBinder`;
+- a track that starts away from every entry gate (the tracker switched ids
+  mid-store) takes the session of a bound track that ended where it started,
+  just before (``continue_tracks``), else stays unbound. An id that swaps
+  between two people keeps its session: nothing in the stream tells a swap
+  apart;
+- an anonymous ``Exited`` is bound to the session of the bound track that
+  ended at that exit gate, decided ``exit_delay_s`` after the passage, when a
+  track that is still in the store would have shown another sample.
+
+Every decision comes back as the bus messages it means: a ``TrackSample``
+with the session filled in (the checkout then gives the track's evidence so
+far to that session) or an ``Exited`` with the session. The anonymous
+``Exited`` itself is the gate's message and is not repeated.
+
+Usage, one driver feeding messages in event-time order::
+
+    sessions = TrackSessions(
+        entries=[EntryGate("gate-in", (1.0, 0.5))],
+        exits={"gate-out": (9.0, 0.0)},
+    )
+    publish(sessions.advance(message.t_mono))  # decisions due before this message
+    sessions.entered(entered)  # an Entered from the gate machine
+    publish(sessions.sample("trk-7", FloorSample(t, (1.2, 0.9))))
+    publish(sessions.exited(exited))  # anonymous: decided exit_delay_s later
+    # while the store is quiet: at sessions.next_due(), and on a steady tick for the binder
+    publish(sessions.advance(now))
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import math
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from devices.bus import Message
+from devices.gate.machine import Entered, Exited
+from vision_core.checkout.messages import TrackSample
+from vision_core.inference.attribution import FloorSample, ShopperTrack
+from vision_core.tracking.binding import (
+    BindingDecision,
+    BindingError,
+    BindingKind,
+    BindingSettings,
+    EntryGate,
+    SessionBinder,
+)
+from vision_core.tracking.floor import Point
+
+_LOGGER = logging.getLogger(__name__)
+
+ENDED_SLACK_S = 0.05
+"""A track's last sample this close after an exit still counts as ending at it (clock skew)."""
+
+FORGET_AFTER_S = 60.0
+"""A track silent this long is forgotten. Exit and continuation decisions look back
+seconds (``exit_delay_s`` + ``exit_lookback_s``) and the binder decides within its
+window, so no decision can pick it any more; forgetting keeps a store that runs for
+weeks from growing with every shopper who ever walked through."""
+
+
+@dataclass(frozen=True, slots=True)
+class TrackSessionSettings:
+    """How tracks get sessions and exits get bound; seconds and metres of store time and floor.
+
+    ``exit_delay_s`` is how long after a passage (or a track's start) the
+    decision waits: longer than one tracker period, so a person still inside
+    has shown a newer sample and is not taken for the one who left.
+    ``exit_lookback_s``: a track whose last sample is older than this before
+    the passage ended somewhere else, earlier (lost, not gone out).
+    """
+
+    binding: BindingSettings = field(default_factory=BindingSettings)
+    exit_delay_s: float = 0.6
+    exit_radius_m: float = 1.2
+    exit_lookback_s: float = 1.5
+    continue_tracks: bool = True
+    """A track that starts away from the entry takes the session of a bound track that
+    ended within ``continue_radius_m`` of its first point just before (a tracker id switch)."""
+    continue_radius_m: float = 0.8
+
+    def __post_init__(self) -> None:
+        for name in ("exit_delay_s", "exit_radius_m", "exit_lookback_s", "continue_radius_m"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a finite number > 0, got {value}")
+
+
+@dataclass(frozen=True, slots=True)
+class _ExitPassage:
+    gate_id: str
+    position_m: Point
+    t_mono: float
+    evacuation: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _TrackStart:
+    track_id: str
+    t_mono: float
+
+
+class TrackSessions:
+    """Gives shopper tracks and anonymous exits their sessions; returns what to publish.
+
+    Give it messages in event-time order and call :meth:`advance` up to a
+    message's time before giving it that message (a decision must not see
+    samples from after it was due). Decisions wait on store time: timers
+    fire when :meth:`advance` passes :meth:`next_due`, and the binder decides
+    entries whose window has closed whenever :meth:`advance` runs it, so a
+    live driver calls it on a steady tick as well.
+
+    ``counts``: binding decisions by kind (``bound``, ``ambiguous``,
+    ``no_track``, ``no_entry``), plus ``track_continued``,
+    ``track_not_continued`` and ``exit_unbound``.
+    """
+
+    def __init__(
+        self,
+        entries: Sequence[EntryGate],
+        exits: Mapping[str, Point],
+        settings: TrackSessionSettings | None = None,
+        *,
+        source: str = "tracker",
+    ) -> None:
+        """``exits``: exit gate id (the ``source`` of its ``Exited``) -> floor point just inside.
+
+        ``source``: the ``source`` of the ``TrackSample``s given back (the tracker's name).
+        """
+        if not exits:
+            raise BindingError("at least one exit gate is needed")
+        self.settings = settings or TrackSessionSettings()
+        self._binder = SessionBinder(entries, self.settings.binding)
+        # an evacuation leaves through any gate: an entry gate's point serves as its exit point
+        self._gates: dict[str, Point] = {g.gate_id: g.position_m for g in entries}
+        self._gates.update(exits)
+        self._source = source
+        self._tracks: dict[str, ShopperTrack] = {}  # first sample only: all binding needs
+        self._last: dict[str, FloorSample] = {}
+        self._exited_tracks: set[str] = set()  # out, or continued under another id
+        self._timers: list[tuple[float, int, _ExitPassage | _TrackStart]] = []  # (due, seq, what)
+        self._seq = 0
+        self._next_forget = -math.inf
+        self.counts: Counter[str] = Counter()
+
+    # --- inputs --------------------------------------------------------------------------------
+
+    def entered(self, event: Entered) -> None:
+        """One person of a session passed an entry gate (:class:`BindingError` if not one)."""
+        self._binder.entered(event)
+
+    def sample(self, track_id: str, sample: FloorSample) -> list[Message]:
+        """A track's newest position: its ``TrackSample``, with the session when known.
+
+        A track's first sample decides whether it is a binding candidate at an
+        entry gate or, elsewhere, a track to continue ``exit_delay_s`` later.
+        """
+        track = self._tracks.get(track_id)
+        if track is None:
+            track = ShopperTrack(track_id, None, (sample,))
+            self._tracks[track_id] = track
+            gate = self._binder.track_started(track)
+            if gate is None and self.settings.continue_tracks:
+                self._later(sample.t_mono, _TrackStart(track_id, sample.t_mono))
+        self._last[track_id] = sample
+        return [self._track_sample(track_id, track.session_id, sample)]
+
+    def exited(self, event: Exited) -> list[Message]:
+        """A passage out. An anonymous one is decided ``exit_delay_s`` later (:meth:`advance`).
+
+        An ``Exited`` that already names its session needs nothing. Returns
+        no message now; a list so that every input is driven the same way.
+        """
+        if event.session_id is not None:
+            return []
+        position = self._gates.get(event.source)
+        if position is None:
+            raise BindingError(
+                f"Exited from gate {event.source!r}, which is not a configured gate "
+                f"(known: {sorted(self._gates)})"
+            )
+        self._later(
+            event.t_mono, _ExitPassage(event.source, position, event.t_mono, event.evacuation)
+        )
+        return []
+
+    # --- time ----------------------------------------------------------------------------------
+
+    def next_due(self) -> float:
+        """Store time of the next exit or continuation decision; ``math.inf`` if none waits.
+
+        The binder's decisions are not in it (see :meth:`advance`).
+        """
+        return self._timers[0][0] if self._timers else math.inf
+
+    def advance(self, t_mono: float, *, bind: bool = True) -> list[Message]:
+        """Take every decision due by ``t_mono``, in time order; the messages they give.
+
+        Each timer runs after the binder has decided up to its due time, and
+        the binder last at ``t_mono``. ``bind=False`` runs the timers only,
+        for a driver that runs the binder on its own cadence (the replay
+        binds on its checkout ticks, so that its figures do not depend on
+        where the timers fall).
+        """
+        out: list[Message] = []
+        while self._timers and self._timers[0][0] <= t_mono:
+            due, _, what = heapq.heappop(self._timers)
+            if bind:
+                out.extend(self._bound(self._binder.advance(due)))
+            if isinstance(what, _ExitPassage):
+                out.extend(self._decide_exit(what))
+            else:
+                out.extend(self._continue_track(what))
+        if bind:
+            out.extend(self._bound(self._binder.advance(t_mono)))
+        self._forget(t_mono)
+        return out
+
+    @property
+    def known_tracks(self) -> int:
+        """Tracks remembered now (recently seen ones)."""
+        return len(self._tracks)
+
+    def _forget(self, t_mono: float) -> None:
+        if t_mono < self._next_forget:
+            return
+        self._next_forget = t_mono + FORGET_AFTER_S / 4
+        horizon = t_mono - FORGET_AFTER_S
+        for track_id in [k for k, last in self._last.items() if last.t_mono < horizon]:
+            del self._last[track_id]
+            del self._tracks[track_id]
+            self._exited_tracks.discard(track_id)
+
+    # --- decisions -----------------------------------------------------------------------------
+
+    def _later(self, event_t: float, what: _ExitPassage | _TrackStart) -> None:
+        """Decide ``what`` once a track that is still there would have been seen again."""
+        self._seq += 1
+        heapq.heappush(self._timers, (event_t + self.settings.exit_delay_s, self._seq, what))
+
+    def _ended(self, end_t: float, near: Point, radius_m: float) -> str | None:
+        """The bound track, not yet out, whose samples stopped near ``near`` by ``end_t``.
+
+        A track still in the store shows a sample within one tracker period
+        (``exit_delay_s`` covers it), so a track seen after ``end_t`` did not end.
+        The nearest wins; equal distances go to the smaller track id, so the
+        answer does not depend on the order tracks arrived in.
+        """
+        lookback_s = self.settings.exit_lookback_s
+        best: tuple[float, str] | None = None
+        for track_id, last in self._last.items():
+            track = self._tracks[track_id]
+            if track.session_id is None or track_id in self._exited_tracks:
+                continue
+            if not end_t - lookback_s <= last.t_mono <= end_t + ENDED_SLACK_S:
+                continue
+            d = math.dist(last.body_m, near)
+            if d <= radius_m and (best is None or (d, track_id) < best):
+                best = (d, track_id)
+        return None if best is None else best[1]
+
+    def _continue_track(self, start: _TrackStart) -> list[Message]:
+        """A track that started away from the entry continues one that just ended there."""
+        track = self._tracks[start.track_id]
+        if track.session_id is not None:
+            return []
+        first = track.between(-math.inf, math.inf)[0]
+        # the ended track's last sample must come before the new one's first (slack both ways)
+        ended = self._ended(
+            start.t_mono - 2 * ENDED_SLACK_S, first.body_m, self.settings.continue_radius_m
+        )
+        if ended is None:
+            self.counts["track_not_continued"] += 1
+            _LOGGER.debug("track %s started away from the entry: stays unbound", start.track_id)
+            return []
+        self.counts["track_continued"] += 1
+        self._exited_tracks.add(ended)  # its person goes on under the new id
+        session_id = self._tracks[ended].session_id
+        track.session_id = session_id
+        _LOGGER.info("track %s continues track %s: session %s", start.track_id, ended, session_id)
+        return [self._track_sample(start.track_id, session_id, self._last[start.track_id])]
+
+    def _bound(self, decisions: Iterable[BindingDecision]) -> list[Message]:
+        """Count the binder's decisions; a bound track's latest sample, now with its session."""
+        out: list[Message] = []
+        for decision in decisions:
+            self.counts[str(decision.kind)] += 1
+            if decision.kind is not BindingKind.BOUND:
+                continue
+            # tell the checkout now: the track's evidence so far becomes its session's
+            for track_id in decision.track_ids:
+                last = self._last.get(track_id)
+                if last is None or track_id in self._exited_tracks:
+                    continue
+                out.append(self._track_sample(track_id, decision.session_id, last))
+        return out
+
+    def _decide_exit(self, passage: _ExitPassage) -> list[Message]:
+        """Bind one exit passage to the session of the bound track that ended at its gate."""
+        track_id = self._ended(passage.t_mono, passage.position_m, self.settings.exit_radius_m)
+        if track_id is None:
+            # nobody bound ended there (a track the binder never bound): a guess would
+            # close somebody else's session while they are still shopping
+            self.counts["exit_unbound"] += 1
+            _LOGGER.warning(
+                "exit at gate %s at %.3f: no bound track ended there; no session closed",
+                passage.gate_id,
+                passage.t_mono,
+            )
+            return []
+        session_id = self._tracks[track_id].session_id
+        assert session_id is not None  # _ended returns bound tracks only
+        self._exited_tracks.add(track_id)
+        _LOGGER.info(
+            "exit at gate %s at %.3f: track %s, session %s",
+            passage.gate_id,
+            passage.t_mono,
+            track_id,
+            session_id,
+        )
+        return [
+            Exited(
+                source=passage.gate_id,
+                t_mono=passage.t_mono,
+                session_id=session_id,
+                evacuation=passage.evacuation,
+            )
+        ]
+
+    def _track_sample(
+        self, track_id: str, session_id: str | None, sample: FloorSample
+    ) -> TrackSample:
+        return TrackSample(
+            source=self._source,
+            t_mono=sample.t_mono,
+            track_id=track_id,
+            session_id=session_id,
+            sample=sample,
+        )
