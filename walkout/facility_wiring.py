@@ -68,19 +68,23 @@ _LOGGER = logging.getLogger(__name__)
 
 
 def supervisor_policy(section: SupervisorSection, ups_ids: tuple[str, ...]) -> Policy:
-    """The shipped policy with store.yaml's dwell times and per-mode actions laid over it."""
+    """The shipped policy with store.yaml's supervisor settings laid over it.
+
+    Dwell times, per-mode actions and the empty-store shutdown grace (``null``: none).
+    """
     dwell = {**DEFAULT_DWELL_S, **{StoreMode(m): s for m, s in section.min_dwell_s.items()}}
     actions = dict(DEFAULT_ACTIONS)
     for mode_name, overrides in section.actions.items():
         mode = StoreMode(mode_name)
         given = {k: v for k, v in overrides.model_dump().items() if v is not None}
         actions[mode] = dataclasses.replace(actions[mode], **given)
-    return Policy(
+    policy = Policy(
         min_dwell_s=MappingProxyType(dwell),
         actions=MappingProxyType(actions),
         ups_ids=ups_ids,
         ups_rated_w=section.ups_rated_w,
     )
+    return policy.with_empty_shutdown(section.shutdown_when_empty_s)
 
 
 def bridge_settings(section: MqttSection, store_id: str) -> BridgeSettings:

@@ -7,6 +7,7 @@ anything. ``default_policy()`` is the shipped one.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -15,6 +16,7 @@ from facility.supervisor.modes import StoreMode
 from facility.supervisor.rules import (
     BatteryFloorRule,
     CracRule,
+    EmptyShutdownRule,
     GpuMarginRule,
     OnBatteryRule,
     Rule,
@@ -106,6 +108,7 @@ def _default_rules() -> tuple[Rule, ...]:
         OnBatteryRule(),
         RuntimeBudgetRule(),
         BatteryFloorRule(),
+        EmptyShutdownRule(),
         CracRule(),
         GpuMarginRule(),
         StaleInputRule(),
@@ -164,6 +167,32 @@ class Policy:
                         f"({floor.min_runtime_s} s): the floor would shut the store down "
                         "before the shoppers the budget planned for are settled"
                     )
+
+        for empty in (r for r in self.rules if isinstance(r, EmptyShutdownRule)):
+            unknown = sorted(set(empty.closing_rules) - set(names))
+            if unknown:
+                raise ValueError(
+                    f"policy.rules: {empty.name}.closing_rules names rules the policy does "
+                    f"not have: {', '.join(unknown)}"
+                )
+
+    def with_empty_shutdown(self, grace_s: float | None) -> Policy:
+        """A copy with the empty-store shutdown after ``grace_s``, or without it (None).
+
+        The rule keeps its other settings; a policy without one gets the
+        shipped rule with this grace.
+        """
+        current = next(
+            (r for r in self.rules if isinstance(r, EmptyShutdownRule)), EmptyShutdownRule()
+        )
+        kept = tuple(r for r in self.rules if not isinstance(r, EmptyShutdownRule))
+        if grace_s is None:
+            return dataclasses.replace(self, rules=kept)
+        tuned = dataclasses.replace(current, grace_s=grace_s)
+        if len(kept) == len(self.rules):
+            return dataclasses.replace(self, rules=(*kept, tuned))
+        rules = tuple(tuned if isinstance(r, EmptyShutdownRule) else r for r in self.rules)
+        return dataclasses.replace(self, rules=rules)
 
     def rule(self, name: str) -> Rule:
         """A rule by name."""

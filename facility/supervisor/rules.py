@@ -49,13 +49,24 @@ class CracFacts:
 
 @dataclass(frozen=True, slots=True)
 class Facts:
-    """Everything the rules see at one moment (``now`` is event time)."""
+    """Everything the rules see at one moment (``now`` is event time).
+
+    ``empty_since_t``: since when the occupancy has said nobody is inside
+    (the first empty snapshot after an occupied one; None while someone is
+    inside, before any occupancy, or since its source went offline).
+    ``occupancy_offline``: the occupancy's source is reported offline.
+    ``holding``: the rules that held at the previous decision (or are within
+    their recovery time) and the mode each asks for.
+    """
 
     now: float
     ups: tuple[UpsFacts, ...] = ()
     occupancy: StoreOccupancy | None = None
     cracs: tuple[CracFacts, ...] = ()
     gpus: tuple[GpuReading, ...] = ()
+    empty_since_t: float | None = None
+    occupancy_offline: bool = False
+    holding: tuple[tuple[str, StoreMode], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,6 +266,117 @@ class BatteryFloorRule:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class EmptyShutdownRule:
+    """On battery, a store closed for the battery shuts down once it is empty and settled.
+
+    Closing on battery is there to let every shopper out and settle their
+    receipts before the battery ends; once that is done, staying up only
+    drains the battery until ``battery_floor`` shuts the store down anyway.
+    The rule holds when all of these hold:
+
+    - a rule in ``closing_rules`` holds closing or worse: the store is closing
+      *because of the battery*;
+    - every UPS is heard from (within ``stale_s``, not offline) and on
+      battery: with the grid back the store reopens instead, and a UPS that
+      cannot be heard leaves the floors in charge;
+    - the occupancy is known (one has arrived, its source is not offline and,
+      with ``occupancy_stale_s`` set, it is no older than that) and has said
+      nobody is inside for its ``settlement_s`` (the receipts' settlement
+      allowance, as the runtime budget plans it: the gate tracker drops a
+      session at its last exit, and nothing else marks it unsettled) plus
+      ``grace_s``. Anyone entering restarts the count.
+
+    A fire alarm or an operator holding the store in closing is not a reason
+    to power the rack off: with grid power the store must be up when the
+    alarm clears or the operator reopens, and on battery such a hold only
+    keeps a store closed that the battery alone would leave in conserve.
+    Neither is in ``closing_rules``, so neither shuts down an empty store;
+    when the battery closes the store as well, the rule applies whatever
+    the holds.
+
+    ``occupancy_stale_s`` is off by default because the gate tracker sends
+    occupancy only when it changes (an empty store sends nothing); set it
+    when a checkout republishes occupancy on a period.
+    """
+
+    name: str = "empty_shutdown"
+    mode: StoreMode = StoreMode.SHUTDOWN
+    recover_s: float = 600.0
+    grace_s: float = 60.0
+    stale_s: float = 30.0
+    occupancy_stale_s: float | None = None
+    closing_rules: tuple[str, ...] = ("runtime_budget",)
+
+    def __post_init__(self) -> None:
+        _check(self.grace_s >= 0, self.name, "grace_s must be >= 0")
+        _check(self.stale_s > 0, self.name, "stale_s must be > 0")
+        _check(
+            self.occupancy_stale_s is None or self.occupancy_stale_s > 0,
+            self.name,
+            "occupancy_stale_s must be > 0 or None",
+        )
+        _check(self.recover_s >= 0, self.name, "recover_s must be >= 0")
+        _check(bool(self.closing_rules), self.name, "closing_rules must name a rule")
+        _check(self.name not in self.closing_rules, self.name, "closing_rules must not name itself")
+
+    def evaluate(self, facts: Facts) -> Finding | None:
+        """Holds once every condition above has held for the grace period."""
+        closing_rule = next(
+            (
+                name
+                for name, mode in facts.holding
+                if name in self.closing_rules and mode.severity >= StoreMode.CLOSING.severity
+            ),
+            None,
+        )
+        if closing_rule is None or not facts.ups:
+            return None
+        if any(u.offline or u.age_s > self.stale_s or not u.on_battery for u in facts.ups):
+            return None
+        occupancy = facts.occupancy
+        if occupancy is None or facts.occupancy_offline or facts.empty_since_t is None:
+            return None
+        if occupancy.sessions:
+            return None
+        if (
+            self.occupancy_stale_s is not None
+            and facts.now - occupancy.t_mono > self.occupancy_stale_s
+        ):
+            return None
+        empty_s = facts.now - facts.empty_since_t
+        if empty_s < occupancy.settlement_s + self.grace_s:
+            return None
+        ups = facts.ups[0]
+        r = ups.reading
+        assert r is not None  # on battery implies a reading
+        readings = "; ".join(
+            f"UPS {u.source} charge {_fmt(u.reading.charge_pct, '%')}, "
+            f"runtime {_fmt(u.reading.runtime_s, 's')}"
+            for u in facts.ups
+            if u.reading is not None
+        )
+        return Finding(
+            self.name,
+            self.mode,
+            f"store closing for {closing_rule} and empty for {empty_s:.0f} s (0 sessions; "
+            f"{occupancy.settlement_s:.0f} s settlement + {self.grace_s:.0f} s grace passed) "
+            f"with the grid out ({readings}): shutting down now rather than draining the "
+            "battery to its floor",
+            (
+                ("ups", ups.source),
+                ("status", r.status.value),
+                ("charge_pct", r.charge_pct),
+                ("runtime_s", r.runtime_s),
+                ("closing_rule", closing_rule),
+                ("sessions", len(occupancy.sessions)),
+                ("empty_s", empty_s),
+                ("settlement_s", occupancy.settlement_s),
+                ("grace_s", self.grace_s),
+            ),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CracRule:
     """Cooling in trouble: an alarm while supply air climbs, or supply air past a limit.
 
@@ -392,5 +514,11 @@ class StaleInputRule:
 
 
 Rule = (
-    OnBatteryRule | RuntimeBudgetRule | BatteryFloorRule | CracRule | GpuMarginRule | StaleInputRule
+    OnBatteryRule
+    | RuntimeBudgetRule
+    | BatteryFloorRule
+    | EmptyShutdownRule
+    | CracRule
+    | GpuMarginRule
+    | StaleInputRule
 )

@@ -117,6 +117,8 @@ class Supervisor:
         self._gpu_offline: set[str] = set()
         self._cracs: dict[str, _Crac] = {}
         self._occupancy: StoreOccupancy | None = None
+        self._occupancy_offline = False
+        self._empty_since: float | None = None
         self._mode = StoreMode.NORMAL
         self._entered_t: float | None = None
         self._start_t: float | None = None
@@ -170,7 +172,7 @@ class Supervisor:
             self._gpus[message.source] = message
             self._gpu_offline.discard(message.source)
         elif isinstance(message, StoreOccupancy):
-            self._occupancy = message
+            self._on_occupancy(message)
         elif isinstance(message, HealthChanged):
             self._on_health(message)
         else:
@@ -226,6 +228,18 @@ class Supervisor:
         if reading.status is UpsStatus.ON_LINE:
             model.add(reading.t_mono, reading.load_pct, reading.runtime_s)
 
+    def _on_occupancy(self, occupancy: StoreOccupancy) -> None:
+        """The newest snapshot replaces the last whatever its stamp (the tracker's is current).
+
+        Emptiness is dated from the first empty snapshot after an occupied one,
+        so a source that repeats "empty" on a period does not restart the count.
+        """
+        self._occupancy, self._occupancy_offline = occupancy, False
+        if occupancy.sessions:
+            self._empty_since = None
+        elif self._empty_since is None:
+            self._empty_since = occupancy.t_mono
+
     def _on_grid(self, event: GridEvent) -> None:
         """A transfer event (from a trap) is known before the next poll: apply it at once."""
         if event.kind is not GridEventKind.ON_BATTERY:
@@ -260,6 +274,11 @@ class Supervisor:
             self._ups[device].offline = offline
         if device in self._cracs:
             self._cracs[device].offline = offline
+        if self._occupancy is not None and device == self._occupancy.source:
+            # Who came and went while it was down is unknown: emptiness counts anew.
+            self._occupancy_offline = offline
+            if offline:
+                self._empty_since = None
         if device in self._gpus:
             if offline:
                 self._gpu_offline.add(device)
@@ -328,7 +347,16 @@ class Supervisor:
             for source, g in sorted(self._gpus.items())
             if source not in self._gpu_offline and now - g.t_mono <= self._policy.gpu_stale_s
         )
-        return Facts(now, tuple(ups_facts), self._occupancy, cracs, gpus)
+        return Facts(
+            now,
+            tuple(ups_facts),
+            self._occupancy,
+            cracs,
+            gpus,
+            empty_since_t=self._empty_since,
+            occupancy_offline=self._occupancy_offline,
+            holding=tuple((name, h.finding.mode) for name, h in sorted(self._held.items())),
+        )
 
     def _estimate(
         self, source: str, reading: UpsReading | None, mode: StoreMode, now: float

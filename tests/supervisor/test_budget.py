@@ -116,6 +116,7 @@ def test_default_policy_names_its_rules() -> None:
         "on_battery",
         "runtime_budget",
         "battery_floor",
+        "empty_shutdown",
         "crac_cooling",
         "gpu_thermal_margin",
         "stale_ups",

@@ -49,13 +49,25 @@ class HostShutdown(Strict):
 
 
 class SupervisorSection(Strict):
-    """The facility supervisor: store modes from power, cooling and GPU readings."""
+    """The facility supervisor: store modes from power, cooling and GPU readings.
+
+    ``shutdown_when_empty_s``: a store closing on battery (grid out) shuts
+    down once it has been empty, and its last receipts settled, for this
+    long, instead of draining the battery to the floors; ``null`` turns it
+    off. A fire alarm or an operator closing the store never triggers it.
+    """
 
     enabled: bool = True
     tick_s: float = Field(default=1.0, gt=0, le=60, description="how often time is judged")
     min_dwell_s: dict[ModeName, float] = Field(default_factory=dict)
     actions: dict[ModeName, ModeActionsConfig] = Field(default_factory=dict)
     ups_rated_w: float | None = Field(default=None, gt=0)
+    shutdown_when_empty_s: float | None = Field(
+        default=60.0,
+        ge=0,
+        le=3600,
+        description="on battery, shut a closed store down once empty and settled this long",
+    )
     shutdown: HostShutdown = HostShutdown()
     action_timeout_s: float = Field(default=10.0, gt=0, le=120)
 
