@@ -6,6 +6,7 @@ under test is which streams run, at what cap, under each supervisor profile.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
@@ -19,6 +20,9 @@ from devices.bus import Bus
 from devices.camera.config import CameraConfig, CameraRole
 from devices.camera.detection import Detection, PersonDetections
 from devices.camera.frame import Frame
+from facility.actuation import Actuator
+from facility.actuation.outcome import ActionOutcome
+from facility.supervisor import SetCameras, StoreMode
 from sim_devices.camera.simulator import CameraSimulator
 from vision_core.perception.pipeline import FramePipeline
 from vision_core.perception.runner import DetectorRunner
@@ -191,3 +195,33 @@ async def test_smart_cameras_are_subscribed_per_profile(broker: Mosquitto) -> No
         finally:
             await fleet.close()
             seen.close()
+
+
+async def test_the_supervisors_camera_action_drives_the_fleet_and_reads_it_back(cameras) -> None:
+    ceiling, footfall = cameras
+    bus = Bus()
+    outcomes = bus.subscribe(ActionOutcome, maxsize=100)
+    async with DetectorRunner(FramePipeline(FramesSeen()), bus, name="fleet-test") as runner:
+        fleet = CameraFleet(_configs(ceiling, footfall), bus, runner=runner)
+        actuator = Actuator(bus, cameras=fleet, timeout_s=5.0)
+        task = asyncio.create_task(actuator.run())
+        try:
+            await fleet.start()
+            await asyncio.wait_for(actuator.ready.wait(), 5.0)
+            await bus.publish(
+                SetCameras(
+                    source="supervisor", t_mono=0.0, mode=StoreMode.CONSERVE,
+                    profile="checkout_only",
+                )
+            )  # fmt: skip
+            async with asyncio.timeout(10):
+                outcome = await outcomes.get()
+            assert isinstance(outcome, ActionOutcome)
+            assert (outcome.kind, outcome.ok, outcome.verified) == ("set_cameras", True, True)
+            assert fleet.running == {"ceiling"}
+            await wait_until(lambda: footfall.server.stats.active == 0, what="analytics stopped")
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await fleet.close()
+            outcomes.close()
