@@ -96,7 +96,9 @@ class GateView:
         self.last_event = type(message).__name__
         if isinstance(message, Entered):
             self.entries += 1
-        elif isinstance(message, Exited):
+        elif isinstance(message, Exited) and message.session_id is None:
+            # the gate's own count; an Exited with a session is vision naming a passage
+            # the gate already counted
             self.exits += 1
         elif isinstance(message, GateOnline):
             self.online, self.failed_open = True, False

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from devices.crac import CracReading
+from devices.gate.machine import Exited
 from devices.gpu import GpuReading
 from devices.health import Health, HealthChanged, HealthState
 from devices.ups.state import UpsReading, UpsStatus
@@ -22,7 +23,7 @@ from facility.mqtt_bridge import (
     parse_command,
     slug,
 )
-from facility.mqtt_bridge.state import StateCache
+from facility.mqtt_bridge.state import GateView, StateCache
 from mqtt_bridge.ha_schema import validate, validate_all
 
 SENDERS = {"bms": ["fire_alarm", "demand_response"], "ops": ["mode_override", "alert_ack"]}
@@ -176,3 +177,11 @@ def test_settings_refuse_unsafe_ids() -> None:
         BridgeSettings(store_id="a/b")
     with pytest.raises(ValueError, match="extra"):
         BridgeSettings(store_id="a", colour="red")  # type: ignore[call-arg]
+
+
+def test_a_gate_counts_each_passage_once_when_vision_names_it() -> None:
+    view = GateView()
+    view.apply(Exited(source="exit-1", t_mono=10.0))
+    view.apply(Exited(source="exit-1", t_mono=10.0, session_id="s-1"))  # the same passage, bound
+    view.apply(Exited(source="exit-1", t_mono=12.0))
+    assert view.exits == 2
