@@ -17,9 +17,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -174,3 +174,44 @@ class Bus:
     def stats(self) -> dict[str, dict[str, int]]:
         """Queue length and drop count per subscriber, for telemetry about the bus."""
         return {s.name: {"queued": len(s), "dropped": s.dropped} for s in self._subscriptions}
+
+
+async def serve_ticking(
+    subscription: Subscription,
+    feed: Callable[[Message], Awaitable[None]],
+    tick: Callable[[], Awaitable[None]],
+    tick_s: float,
+    *,
+    ready: asyncio.Event,
+    name: str,
+    start: Callable[[], Awaitable[None]] | None = None,
+    also: Mapping[str, Callable[[], Coroutine[Any, Any, None]]] | None = None,
+) -> None:
+    """A service's loop: ``feed`` every message of ``subscription``, ``tick`` every ``tick_s``.
+
+    Services decide on event time but must let deadlines pass while the store
+    is quiet, so each runs a message loop and a tick side by side. ``start``
+    runs first (restoring state, a first judgement); ``ready`` is set after
+    it and cleared, with ``subscription`` closed, on every way out. ``also``
+    names more loops to run alongside (task name -> coroutine function).
+    Runs until cancelled, or until one of them raises.
+    """
+    try:
+        if start is not None:
+            await start()
+        ready.set()
+        async with asyncio.TaskGroup() as group:
+            group.create_task(_every(tick_s, tick), name=f"{name}-tick")
+            for task_name, loop in (also or {}).items():
+                group.create_task(loop(), name=task_name)
+            async for message in subscription:
+                await feed(message)
+    finally:
+        ready.clear()
+        subscription.close()
+
+
+async def _every(period_s: float, job: Callable[[], Awaitable[None]]) -> None:
+    while True:
+        await asyncio.sleep(period_s)
+        await job()

@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from devices.bus import Bus, Message
+from devices.bus import Bus, Message, serve_ticking
 from facility.alerts.dispatch import AlertDispatcher
 from facility.alerts.engine import AlertEngine
 from facility.alerts.events import AlertEvent, AlertState
@@ -53,19 +53,21 @@ class AlertService:
         """Restore active alerts from the store, then serve until cancelled."""
         types = tuple(dict.fromkeys(r.message_type for r in self.engine.rules))
         subscription = self.bus.subscribe(*types, name="alerts")
-        try:
-            active = [s.alert for s in await self.store.active()]
-            await self._handle(self.engine.restore(active, self._clock()))
-            _LOGGER.info("alerts: %d active alert(s) restored", len(active))
-            self.ready.set()
-            async with asyncio.TaskGroup() as group:
-                group.create_task(self._tick_loop(), name="alerts-tick")
-                group.create_task(self._ack_loop(), name="alerts-ack-sync")
-                async for message in subscription:
-                    await self.feed(message)
-        finally:
-            self.ready.clear()
-            subscription.close()
+        await serve_ticking(
+            subscription,
+            self.feed,
+            self.tick,
+            self._tick_s,
+            ready=self.ready,
+            name="alerts",
+            start=self._restore,
+            also={"alerts-ack-sync": self._ack_loop},
+        )
+
+    async def _restore(self) -> None:
+        active = [s.alert for s in await self.store.active()]
+        await self._handle(self.engine.restore(active, self._clock()))
+        _LOGGER.info("alerts: %d active alert(s) restored", len(active))
 
     async def feed(self, message: Message) -> None:
         """Judge one message (what ``run`` does with each bus message)."""
@@ -98,11 +100,6 @@ class AlertService:
             await self.store.record(event)
             await self.dispatcher.deliver(event)
             await self.bus.publish(event)
-
-    async def _tick_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self._tick_s)
-            await self.tick()
 
     async def _ack_loop(self) -> None:
         while True:

@@ -23,7 +23,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from devices.bus import Bus, Message
+from devices.bus import Bus, Message, serve_ticking
 from devices.crac.messages import CracAlarm, CracReading
 from devices.gate.machine import Entered, Exited
 from devices.gpu.reading import GpuReading
@@ -95,16 +95,15 @@ class SupervisorService:
     async def run(self) -> None:
         """Serve until cancelled; the supervisor's first judgement is made at once."""
         subscription = self.bus.subscribe(*self._types(), maxsize=10_000, name="supervisor")
-        try:
-            await self.tick()
-            self.ready.set()
-            async with asyncio.TaskGroup() as group:
-                group.create_task(self._tick_loop(), name="supervisor-tick")
-                async for message in subscription:
-                    await self.feed(message)
-        finally:
-            self.ready.clear()
-            subscription.close()
+        await serve_ticking(
+            subscription,
+            self.feed,
+            self.tick,
+            self._tick_s,
+            ready=self.ready,
+            name="supervisor",
+            start=self.tick,
+        )
 
     async def feed(self, message: Message) -> None:
         """Judge one message (what ``run`` does with each bus message)."""
@@ -174,8 +173,3 @@ class SupervisorService:
             if self._on_decision is not None:
                 self._on_decision(decision)
             await self.bus.publish(decision)
-
-    async def _tick_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self._tick_s)
-            await self.tick()

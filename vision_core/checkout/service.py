@@ -31,7 +31,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from devices.bus import Bus, Message
+from devices.bus import Bus, Message, serve_ticking
 from devices.gate.machine import MACHINE_EVENTS
 from vision_core.checkout.engine import CheckoutEngine
 from vision_core.checkout.messages import TrackSample
@@ -79,15 +79,9 @@ class CheckoutService:
     async def run(self) -> None:
         """Serve until cancelled (or until the journal fails); unsubscribes on every path."""
         subscription = self.bus.subscribe(*INPUT_TYPES, maxsize=self._queue_size, name="checkout")
-        try:
-            self.ready.set()
-            async with asyncio.TaskGroup() as group:
-                group.create_task(self._tick_loop(), name="checkout-tick")
-                async for message in subscription:
-                    await self.feed(message)
-        finally:
-            self.ready.clear()
-            subscription.close()
+        await serve_ticking(
+            subscription, self.feed, self.tick, self._tick_s, ready=self.ready, name="checkout"
+        )
 
     async def feed(self, message: Message) -> None:
         """Handle one input message (what ``run`` does with each bus message)."""
@@ -112,8 +106,3 @@ class CheckoutService:
     async def _publish(self, outputs: list[Message]) -> None:
         for message in outputs:
             await self.bus.publish(message)
-
-    async def _tick_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self._tick_s)
-            await self.tick()

@@ -24,7 +24,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 
-from devices.bus import Bus, Message
+from devices.bus import Bus, Message, serve_ticking
 from devices.camera.detection import PersonDetections
 from devices.gate.machine import Entered, Exited
 from vision_core.store_clock import StoreClock
@@ -75,15 +75,9 @@ class ShopperTrackingService:
     async def run(self) -> None:
         """Serve until cancelled; unsubscribes on every path."""
         subscription = self.bus.subscribe(*INPUT_TYPES, maxsize=self._queue_size, name="tracking")
-        try:
-            self.ready.set()
-            async with asyncio.TaskGroup() as group:
-                group.create_task(self._tick_loop(), name="tracking-tick")
-                async for message in subscription:
-                    await self.feed(message)
-        finally:
-            self.ready.clear()
-            subscription.close()
+        await serve_ticking(
+            subscription, self.feed, self.tick, self._tick_s, ready=self.ready, name="tracking"
+        )
 
     async def feed(self, message: Message) -> None:
         """One input message; what ``run`` does with each bus message."""
@@ -164,8 +158,3 @@ class ShopperTrackingService:
     async def _publish(self, outputs: list[Message]) -> None:
         for message in outputs:
             await self.bus.publish(message)
-
-    async def _tick_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self._tick_s)
-            await self.tick()
