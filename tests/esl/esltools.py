@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 
+from peers import waiting
 from peers.mosquitto import Mosquitto
 
 __all__ = ["Mosquitto", "wait_until"]
@@ -15,9 +15,5 @@ WAIT_S = 10.0
 async def wait_until(
     predicate: Callable[[], object], timeout_s: float = WAIT_S, what: str = ""
 ) -> None:
-    """Poll ``predicate`` until it is true; fail with ``what`` after ``timeout_s``."""
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while not predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"not true within {timeout_s:g} s: {what or predicate}")
-        await asyncio.sleep(0.01)
+    """:func:`peers.waiting.wait_until` with the ESL tests' shorter default timeout."""
+    await waiting.wait_until(predicate, timeout_s, what)

@@ -10,9 +10,9 @@ import asyncio
 from collections.abc import AsyncIterator, Iterable
 
 import pytest
-from peers.waiting import wait_until
+from peers.waiting import next_message, wait_until
 
-from devices.bus import Bus, Message, Subscription
+from devices.bus import Bus, Subscription
 from devices.camera.config import FloorHomography
 from devices.camera.detection import Detection, PersonDetections
 from devices.gate.machine import Entered, Exited
@@ -56,14 +56,6 @@ async def service() -> AsyncIterator[tuple[ShopperTrackingService, Subscription]
         out.close()
 
 
-async def next_of(out: Subscription, kind: type[Message], check=lambda m: True) -> Message:
-    async with asyncio.timeout(WAIT_S):
-        while True:
-            message = await out.get()
-            if isinstance(message, kind) and check(message):
-                return message
-
-
 async def walk(bus: Bus, start_t: float, path: list[tuple[float, float]], ids=()) -> float:
     t = start_t
     for point in path:
@@ -84,12 +76,12 @@ async def test_a_shopper_is_bound_at_the_entry_and_their_exit_closes_their_sessi
     # in through the entry, along the aisle, out at the exit (ByteTrack gives the ids)
     path = [(1.0 + 0.1 * i, 0.6) for i in range(81)]
     end_t = await walk(bus, 100.1, path)
-    bound = await next_of(out, TrackSample, lambda m: m.session_id == "s-1")
+    bound = await next_message(out, TrackSample, lambda m: m.session_id == "s-1", WAIT_S)
     assert bound.track_id.startswith("shopper-")
     assert tracking.counts["unknown_camera"] == 0
     # the person leaves the cameras at the exit; the gate says someone went out
     await bus.publish(Exited(source="gate-out", t_mono=end_t + 0.1))
-    exited = await next_of(out, Exited, lambda m: m.session_id is not None)
+    exited = await next_message(out, Exited, lambda m: m.session_id is not None, WAIT_S)
     assert exited.session_id == "s-1"
     assert exited.t_mono == pytest.approx(end_t + 0.1)
     assert exited.source == "gate-out"
@@ -106,7 +98,7 @@ async def test_an_exit_nobody_was_seen_at_closes_no_session(service):
     )  # fmt: skip
     # a shopper still in the middle of the store, seen on, while the exit gate counts a passage
     t = await walk(bus, 10.1, [(1.0 + 0.1 * i, 0.6) for i in range(30)], ids=[7])
-    await next_of(out, TrackSample, lambda m: m.session_id == "s-2")
+    await next_message(out, TrackSample, lambda m: m.session_id == "s-2", WAIT_S)
     await bus.publish(Exited(source="gate-out", t_mono=t))
     await walk(bus, t + 0.05, [(4.0, 0.6)] * 20, ids=[7])
     await wait_until(

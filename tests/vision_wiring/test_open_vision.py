@@ -17,8 +17,9 @@ from typing import Any
 
 import pytest
 from peers.mosquitto import Mosquitto, running_broker
+from peers.waiting import next_message
 
-from devices.bus import Bus, Message, Subscription
+from devices.bus import Bus
 from devices.gate.machine import Entered, Exited
 from sim_devices.camera.simulator import CameraSimulator
 from vision_core.checkout.messages import TrackSample
@@ -75,14 +76,6 @@ def camera_entry(sim: CameraSimulator, broker: Mosquitto) -> dict[str, Any]:
     }
 
 
-async def first(sub: Subscription, kind: type[Message], check=lambda m: True) -> Message:
-    async with asyncio.timeout(WAIT_S):
-        while True:
-            message = await sub.get()
-            if isinstance(message, kind) and check(message):
-                return message
-
-
 async def test_a_shopper_is_tracked_from_the_entry_to_the_exit(tmp_path, broker, camera) -> None:
     corners = camera.ready()["floor_points"]
     xs, ys = [p[0] for p in corners], [p[1] for p in corners]
@@ -109,12 +102,12 @@ async def test_a_shopper_is_tracked_from_the_entry_to_the_exit(tmp_path, broker,
                 x = entry_m[0] + (exit_m[0] - entry_m[0]) * i / steps
                 camera.scene.place([(1, x, entry_m[1])], replace=True)
                 await asyncio.sleep(0.05)
-            bound = await first(out, TrackSample, lambda m: m.session_id == "s-1")
+            bound = await next_message(out, TrackSample, lambda m: m.session_id == "s-1", WAIT_S)
             # bound when the entry's window closed: the newest sample by then carries the session
             assert bound.track_id.startswith("shopper-")
             camera.scene.remove(1)
             await bus.publish(Exited(source="exit", t_mono=time.monotonic()))
-            exited = await first(out, Exited, lambda m: m.session_id is not None)
+            exited = await next_message(out, Exited, lambda m: m.session_id is not None, WAIT_S)
             assert exited.session_id == "s-1"
             assert vision.tracking.sessions.counts["bound"] == 1
         finally:
