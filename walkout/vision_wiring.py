@@ -53,7 +53,7 @@ def check_vision(config: StoreConfig) -> list[CameraConfig]:
             )
         if config.checkout is not None and camera.floor is None:
             problems.append((f"{where}.floor", "the checkout needs every camera on the floor plan"))
-    gates = config.gates.gates if config.gates is not None else []
+    gates = config.gate_list
     if config.checkout is not None and cameras:
         for index, gate in enumerate(gates):
             if gate.floor is None:
@@ -70,15 +70,10 @@ def check_vision(config: StoreConfig) -> list[CameraConfig]:
 
 def track_sessions(config: StoreConfig) -> TrackSessions | None:
     """The gates' floor points as track binding needs them; None without both kinds of gate."""
-    gates = [g for g in (config.gates.gates if config.gates is not None else []) if g.floor]
-    entries = [
-        EntryGate(g.id, (g.floor.x_m, g.floor.y_m))
-        for g in gates
-        if g.role == "entry" and g.floor is not None
-    ]
-    exits = {
-        g.id: (g.floor.x_m, g.floor.y_m) for g in gates if g.role == "exit" and g.floor is not None
-    }
+    gates = config.gate_list
+    placed = [(g, (g.floor.x_m, g.floor.y_m)) for g in gates if g.floor is not None]
+    entries = [EntryGate(g.id, point) for g, point in placed if g.role == "entry"]
+    exits = {g.id: point for g, point in placed if g.role == "exit"}
     if not entries or not exits:
         return None
     return TrackSessions(entries, exits)

@@ -100,9 +100,14 @@ class StoreConfig(Strict):
         known = ", ".join(c.id for c in self.cameras) or "none"
         raise KeyError(f"no camera {camera_id!r} (known: {known})")
 
+    @property
+    def gate_list(self) -> list[Gate]:
+        """Every gate (none for a store without a ``gates`` section)."""
+        return self.gates.gates if self.gates is not None else []
+
     def gate(self, gate_id: str) -> Gate:
         """The gate with this id; KeyError naming the known ones."""
-        gates = self.gates.gates if self.gates is not None else []
+        gates = self.gate_list
         for gate in gates:
             if gate.id == gate_id:
                 return gate
