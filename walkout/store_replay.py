@@ -369,7 +369,7 @@ class StoreReplay:
 
     def _on_track(self, record: TrackRecord) -> None:
         sample = FloorSample(record.t, record.body_xy, record.hands_xy)
-        self._publish(self._sessions.sample(record.track_id, sample))
+        self._publish(self._sessions.sample(record.track_id, sample, record.appearance))
 
     # --- outputs -------------------------------------------------------------------------------
 

@@ -62,13 +62,16 @@ class TrackRecord:
     """One tracker sample of one person on the floor plan (``attribution.FloorSample``).
 
     ``track_id`` is the tracker's id, which may switch mid-visit (ground truth
-    in :class:`TrackTruth`); ``hands_xy`` holds the wrists seen (0, 1 or 2).
+    in :class:`TrackTruth`); ``hands_xy`` holds the wrists seen (0, 1 or 2);
+    ``appearance`` the person's appearance embedding in this sample (empty
+    when the scenario models none).
     """
 
     t: float
     track_id: str
     body_xy: XY
     hands_xy: tuple[XY, ...]
+    appearance: tuple[float, ...] = ()
 
 
 Record = GateRecord | WeightRecord | TrackRecord

@@ -40,7 +40,7 @@ pydantic in the simulators), and every error starts with the key path::
               window_before_s: 1.0, window_after_s: 3.0}
       tracker: {rate_hz: 2, reach_rate_hz: 10, position_sigma_m: 0.05, hand_sigma_m: 0.03,
                 wrist_miss_rate: 0.1, detection_miss_rate: 0.02, id_switch_per_min: 0.05,
-                id_swap_radius_m: 1.0}
+                id_swap_radius_m: 1.0, appearance_dim: 16, appearance_sigma: 0.1}
       timing: {jitter_s: 0.005}
 
 Distributions over integers (``group_sizes``, ``quantity``) are weights that
@@ -210,6 +210,12 @@ class TrackerModel:
     Poisson rate, per track-minute, of id switches: with somebody within
     ``id_swap_radius_m`` the two people's ids swap, otherwise the track
     continues under a new id.
+
+    ``appearance_dim`` > 0 gives every sample an appearance embedding of
+    that many dimensions, as a re-identification model would: each person
+    has a fixed random unit vector, and each sample is that vector plus
+    Gaussian noise of ``appearance_sigma`` per dimension, normalised. The
+    embedding follows the person, not the track id, so a swap shows in it.
     """
 
     rate_hz: float = 2.0
@@ -220,6 +226,8 @@ class TrackerModel:
     detection_miss_rate: float = 0.0
     id_switch_per_min: float = 0.0
     id_swap_radius_m: float = 0.0
+    appearance_dim: int = 0
+    appearance_sigma: float = 0.1
 
 
 @dataclass(frozen=True)
@@ -545,7 +553,9 @@ def _sensors(top: _Section) -> Sensors:
             if k in rates
             else tr.number(k, getattr(t, k), low=0.0, open_low=k.endswith("rate_hz"))
             for k in TrackerModel.__dataclass_fields__
-        }
+            if k != "appearance_dim"
+        },
+        appearance_dim=tr.integer("appearance_dim", t.appearance_dim, low=0),
     )
     timing = s.section("timing", {"jitter_s"})
     return Sensors(scale=scale, tracker=tracker, jitter_s=timing.number("jitter_s", 0.0, low=0.0))

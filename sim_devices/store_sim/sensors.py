@@ -29,7 +29,7 @@ import numpy as np
 from sim_devices.clock import ManualClock
 from sim_devices.loadcell import ShelfLoadModel, ShelfParams
 from sim_devices.store_sim.records import XY, TrackRecord, TrackTruth, WeightRecord
-from sim_devices.store_sim.scenario import Sensors, ShelfSpec
+from sim_devices.store_sim.scenario import Sensors, ShelfSpec, TrackerModel
 from sim_devices.store_sim.shoppers import Person
 
 REACH_WINDOW_S = 1.0
@@ -233,6 +233,7 @@ def track_records(
         seen = noise.random((2, n)) >= model.wrist_miss_rate
         detected = noise.random(n) >= model.detection_miss_rate
         stamps = t + noise.normal(0.0, sensors.jitter_s, n) if sensors.jitter_s > 0 else t
+        looks = appearance_samples(model, noise, n)
         columns = zip(
             stamps.tolist(),
             segment.tolist(),
@@ -247,7 +248,9 @@ def track_records(
             detected.tolist(),
             strict=True,
         )
-        for stamp, seg, bx, by, lx, ly, rx, ry, see_left, see_right, found in columns:
+        for k, (stamp, seg, bx, by, lx, ly, rx, ry, see_left, see_right, found) in enumerate(
+            columns
+        ):
             if not found:
                 continue
             hands: tuple[XY, ...]
@@ -259,5 +262,24 @@ def track_records(
                 hands = ((rx, ry),)
             else:
                 hands = ()
-            records.append(TrackRecord(stamp, ids[seg], (bx, by), hands))
+            records.append(TrackRecord(stamp, ids[seg], (bx, by), hands, looks[k]))
     return records, truth
+
+
+def appearance_samples(
+    model: TrackerModel, noise: np.random.Generator, n: int
+) -> list[tuple[float, ...]]:
+    """``n`` appearance embeddings of one person (empty tuples when the model has none).
+
+    Drawn after every other draw of the person's generator, so turning
+    appearance on leaves positions, misses and timing of a seed unchanged.
+    Rounded to 3 decimals: a re-identification model's cosine similarities
+    do not need more, and the JSONL files stay small.
+    """
+    if model.appearance_dim == 0:
+        return [()] * n
+    person = noise.normal(0.0, 1.0, model.appearance_dim)
+    person /= np.linalg.norm(person)
+    looks = person + noise.normal(0.0, model.appearance_sigma, (n, model.appearance_dim))
+    looks /= np.linalg.norm(looks, axis=1, keepdims=True)
+    return [tuple(row) for row in np.round(looks, 3).tolist()]

@@ -245,3 +245,46 @@ def test_close_people_swap_ids(small: dict[str, Any]) -> None:
     for r in run.records:
         if isinstance(r, TrackRecord):
             assert any(s.t_start <= r.t <= s.t_end for s in by_id[r.track_id])
+
+
+def test_appearance_follows_the_person_not_the_track_id(small: dict[str, Any]) -> None:
+    small["sensors"]["tracker"].update(id_switch_per_min=3.0, id_swap_radius_m=100.0)
+    small["duration_s"] = 400
+    plain = simulate(parse_store_scenario(small))
+    small["sensors"]["tracker"].update(appearance_dim=16, appearance_sigma=0.15)
+    run = simulate(parse_store_scenario(small))
+    tracks = [r for r in run.records if isinstance(r, TrackRecord)]
+    # appearance is drawn last: positions, misses and ids are those of the run without it
+    assert [(r.t, r.track_id, r.body_xy, r.hands_xy) for r in tracks] == [
+        (r.t, r.track_id, r.body_xy, r.hands_xy)
+        for r in plain.records
+        if isinstance(r, TrackRecord)
+    ]
+    assert all(len(r.appearance) == 16 for r in tracks)
+    assert all(math.isclose(math.hypot(*r.appearance), 1.0, abs_tol=0.01) for r in tracks)
+    # whose sample it is, from the truth: the person whose stretch of that id covers it
+    stretches: dict[str, list[Any]] = defaultdict(list)
+    for segment in run.truth.tracks:
+        stretches[segment.track_id].append(segment)
+    looks: dict[str, list[tuple[float, ...]]] = defaultdict(list)
+    for r in tracks:
+        owner = [s.shopper_id for s in stretches[r.track_id] if s.t_start <= r.t < s.t_end]
+        if len(owner) == 1:
+            looks[owner[0]].append(r.appearance)
+
+    def mean_look(samples: list[tuple[float, ...]]) -> tuple[float, ...]:
+        total = [math.fsum(column) for column in zip(*samples, strict=True)]
+        norm = math.hypot(*total)
+        return tuple(v / norm for v in total)
+
+    def cosine(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+        return math.fsum(x * y for x, y in zip(a, b, strict=True))
+
+    people = sorted(p for p, seen in looks.items() if len(seen) >= 6)
+    assert len(people) >= 5
+    halves = {p: (looks[p][: len(looks[p]) // 2], looks[p][len(looks[p]) // 2 :]) for p in people}
+    same = [cosine(mean_look(a), mean_look(b)) for a, b in halves.values()]
+    other = [cosine(mean_look(looks[p]), mean_look(looks[q])) for p, q in itertools.pairwise(people)]
+    # one person's samples, even under several ids, look alike; two people's do not
+    assert min(same) > 0.9
+    assert sum(other) / len(other) < 0.4

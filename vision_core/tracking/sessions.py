@@ -10,9 +10,13 @@ same decisions on the same inputs:
   session from :class:`~vision_core.tracking.binding.SessionBinder`;
 - a track that starts away from every entry gate (the tracker switched ids
   mid-store) takes the session of a bound track that ended where it started,
-  just before (``continue_tracks``), else stays unbound. An id that swaps
-  between two people keeps its session: nothing in the stream tells a swap
-  apart;
+  just before (``continue_tracks``), else stays unbound;
+- an id that swaps between two people is found by appearance, when samples
+  carry an embedding (:mod:`vision_core.tracking.reid`): the track takes the
+  session of the person it follows now, and is published under a new id
+  from then on (``"<track_id>~<n>"``), so that the evidence gathered before
+  the swap stays with the session it belongs to. Without embeddings a swap
+  goes unnoticed: positions alone do not tell it;
 - an anonymous ``Exited`` is bound to the session of the bound track that
   ended at that exit gate, decided ``exit_delay_s`` after the passage, when a
   track that is still in the store would have shown another sample.
@@ -58,6 +62,7 @@ from vision_core.tracking.binding import (
     SessionBinder,
 )
 from vision_core.tracking.floor import Point
+from vision_core.tracking.reid import AppearanceTracker, Embedding, ReidSettings
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -90,6 +95,8 @@ class TrackSessionSettings:
     """A track that starts away from the entry takes the session of a bound track that
     ended within ``continue_radius_m`` of its first point just before (a tracker id switch)."""
     continue_radius_m: float = 0.8
+    reid: ReidSettings = field(default_factory=ReidSettings)
+    """When a track is taken to follow another person (samples with embeddings only)."""
 
     def __post_init__(self) -> None:
         for name in ("exit_delay_s", "exit_radius_m", "exit_lookback_s", "continue_radius_m"):
@@ -124,7 +131,8 @@ class TrackSessions:
 
     ``counts``: binding decisions by kind (``bound``, ``ambiguous``,
     ``no_track``, ``no_entry``), plus ``track_continued``,
-    ``track_not_continued`` and ``exit_unbound``.
+    ``track_not_continued``, ``exit_unbound`` and ``reid_moved`` (a track
+    found following another person by appearance).
     """
 
     def __init__(
@@ -150,6 +158,9 @@ class TrackSessions:
         self._tracks: dict[str, ShopperTrack] = {}  # first sample only: all binding needs
         self._last: dict[str, FloorSample] = {}
         self._exited_tracks: set[str] = set()  # out, or continued under another id
+        self._appearance = AppearanceTracker(self.settings.reid)
+        self._session_of_identity: dict[str, str] = {}
+        self._moves: Counter[str] = Counter()  # re-identifications per track: its published id
         self._timers: list[tuple[float, int, _ExitPassage | _TrackStart]] = []  # (due, seq, what)
         self._seq = 0
         self._next_forget = -math.inf
@@ -161,21 +172,44 @@ class TrackSessions:
         """One person of a session passed an entry gate (:class:`BindingError` if not one)."""
         self._binder.entered(event)
 
-    def sample(self, track_id: str, sample: FloorSample) -> list[Message]:
+    def sample(
+        self, track_id: str, sample: FloorSample, appearance: Embedding = ()
+    ) -> list[Message]:
         """A track's newest position: its ``TrackSample``, with the session when known.
 
         A track's first sample decides whether it is a binding candidate at an
         entry gate or, elsewhere, a track to continue ``exit_delay_s`` later.
+        ``appearance``: the person's embedding in this sample, if the camera
+        or a re-identification model gives one.
         """
         track = self._tracks.get(track_id)
         if track is None:
             track = ShopperTrack(track_id, None, (sample,))
             self._tracks[track_id] = track
+            self._appearance.start(track_id, track_id)
             gate = self._binder.track_started(track)
             if gate is None and self.settings.continue_tracks:
                 self._later(sample.t_mono, _TrackStart(track_id, sample.t_mono))
         self._last[track_id] = sample
+        if appearance:
+            moved = self._appearance.observe(track_id, sample.t_mono, sample.body_m, appearance)
+            if moved is not None:
+                self._moved(track, moved)
         return [self._track_sample(track_id, track.session_id, sample)]
+
+    def _moved(self, track: ShopperTrack, identity: str) -> None:
+        """The track follows the person ``identity`` now: their session, a new published id."""
+        before = track.session_id
+        track.session_id = self._session_of_identity.get(identity)
+        self._moves[track.track_id] += 1
+        self.counts["reid_moved"] += 1
+        _LOGGER.info(
+            "track %s looks like the person first seen as %s now: session %s (was %s)",
+            track.track_id,
+            identity,
+            track.session_id,
+            before,
+        )
 
     def exited(self, event: Exited) -> list[Message]:
         """A passage out. An anonymous one is decided ``exit_delay_s`` later (:meth:`advance`).
@@ -242,6 +276,12 @@ class TrackSessions:
             del self._last[track_id]
             del self._tracks[track_id]
             self._exited_tracks.discard(track_id)
+            self._appearance.forget(track_id)
+            self._moves.pop(track_id, None)
+        self._appearance.prune(horizon)
+        live = self._appearance.identities
+        for name in [n for n in self._session_of_identity if n not in live]:
+            del self._session_of_identity[name]
 
     # --- decisions -----------------------------------------------------------------------------
 
@@ -289,6 +329,9 @@ class TrackSessions:
         self._exited_tracks.add(ended)  # its person goes on under the new id
         session_id = self._tracks[ended].session_id
         track.session_id = session_id
+        identity = self._appearance.identity_of(ended)
+        if identity is not None:
+            self._appearance.start(start.track_id, identity)
         _LOGGER.info("track %s continues track %s: session %s", start.track_id, ended, session_id)
         return [self._track_sample(start.track_id, session_id, self._last[start.track_id])]
 
@@ -301,6 +344,9 @@ class TrackSessions:
                 continue
             # tell the checkout now: the track's evidence so far becomes its session's
             for track_id in decision.track_ids:
+                identity = self._appearance.identity_of(track_id)
+                if identity is not None and decision.session_id is not None:
+                    self._session_of_identity[identity] = decision.session_id
                 last = self._last.get(track_id)
                 if last is None or track_id in self._exited_tracks:
                     continue
@@ -342,10 +388,11 @@ class TrackSessions:
     def _track_sample(
         self, track_id: str, session_id: str | None, sample: FloorSample
     ) -> TrackSample:
+        moves = self._moves.get(track_id, 0)
         return TrackSample(
             source=self._source,
             t_mono=sample.t_mono,
-            track_id=track_id,
+            track_id=f"{track_id}~{moves}" if moves else track_id,
             session_id=session_id,
             sample=sample,
         )

@@ -1,0 +1,198 @@
+"""Re-identification: a track that now shows somebody else's appearance follows that person.
+
+Trackers swap ids between people who pass close to each other (an
+occlusion, two people crossing at a shelf), and nothing in the positions
+tells a swap apart: both tracks go on smoothly, each on the other person.
+The checkout would then charge one group for the other's takes. An
+appearance embedding per sample (from a re-identification model on the
+person's crop, or from a smart camera that sends one) does tell it apart.
+
+An *identity* is one person since the entry: the id of the track that
+person was first seen under (a track continued after an id switch keeps the
+identity). Each identity's template is the mean of its first
+``template_samples`` embeddings, frozen then: updating it later would let a
+swap that went unnoticed teach the template the wrong person.
+
+Each track's last ``window_samples`` embeddings are compared with its
+identity's template. While they match (cosine similarity of their mean at
+least ``min_similarity``) nothing else is looked at, so the common case
+costs one dot product per sample. When they stop matching, the identities
+seen within ``radius_m`` in the last ``recent_s`` are candidates; the best
+one wins if it matches by ``margin`` more than the track's own and is not
+*taken*, that is, held by another track that still looks like it (two
+people in similar clothes are not a swap). In a real swap both tracks flip:
+the first to be looked at moves to the other identity, and the other then
+finds its identity free and moves to the first one.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+Point = tuple[float, float]
+Embedding = Sequence[float]
+
+
+@dataclass(frozen=True, slots=True)
+class ReidSettings:
+    """When a track is taken to have moved to another person; see the module docstring."""
+
+    template_samples: int = 6
+    window_samples: int = 3
+    min_similarity: float = 0.6
+    margin: float = 0.2
+    radius_m: float = 2.0
+    recent_s: float = 2.0
+
+    def __post_init__(self) -> None:
+        for name in ("template_samples", "window_samples"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if not -1.0 < self.min_similarity < 1.0:
+            raise ValueError(f"min_similarity must be within -1..1, got {self.min_similarity}")
+        for name in ("margin", "radius_m", "recent_s"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a finite number > 0, got {value}")
+
+
+def _unit(vector: Sequence[float]) -> tuple[float, ...] | None:
+    norm = math.sqrt(math.fsum(v * v for v in vector))
+    return None if norm == 0 else tuple(v / norm for v in vector)
+
+
+def _cosine(a: Sequence[float], b: Sequence[float]) -> float:
+    """Cosine of two vectors, ``b`` of unit length."""
+    norm = math.sqrt(math.fsum(v * v for v in a))
+    return 0.0 if norm == 0 else math.fsum(x * y for x, y in zip(a, b, strict=True)) / norm
+
+
+@dataclass(slots=True)
+class _Identity:
+    total: list[float]
+    count: int = 0
+    template: tuple[float, ...] | None = None
+    last_t: float = -math.inf
+    last_body: Point = (math.nan, math.nan)
+
+
+@dataclass(slots=True)
+class _Track:
+    identity: str
+    window: deque[tuple[float, ...]] = field(default_factory=deque)
+
+
+class AppearanceTracker:
+    """Which identity each track follows, from the appearance of its samples.
+
+    Driven in event-time order by one owner (:class:`TrackSessions`): tracks
+    are started with the identity they begin with, then every sample with
+    an embedding goes through :meth:`observe`.
+    """
+
+    def __init__(self, settings: ReidSettings | None = None) -> None:
+        self.settings = settings or ReidSettings()
+        self._identities: dict[str, _Identity] = {}
+        self._tracks: dict[str, _Track] = {}
+
+    def start(self, track_id: str, identity: str) -> None:
+        """A new track, following ``identity`` (a new one when it is not known yet)."""
+        self._tracks[track_id] = _Track(identity, deque(maxlen=self.settings.window_samples))
+
+    def identity_of(self, track_id: str) -> str | None:
+        """The identity a track follows now; None for a track never started."""
+        track = self._tracks.get(track_id)
+        return None if track is None else track.identity
+
+    @property
+    def identities(self) -> frozenset[str]:
+        """Identities known now (held by a track, or left by a swap and not pruned yet)."""
+        return frozenset(self._identities) | {t.identity for t in self._tracks.values()}
+
+    def forget(self, track_id: str) -> None:
+        """Drop a track; identities nobody holds any more go when their last track goes."""
+        track = self._tracks.pop(track_id, None)
+        if track is None:
+            return
+        if all(t.identity != track.identity for t in self._tracks.values()):
+            self._identities.pop(track.identity, None)
+
+    def prune(self, before_mono: float) -> None:
+        """Drop identities no track holds that were last seen before ``before_mono``.
+
+        The identity a swapped track left behind waits for the other track of
+        the swap; when that never comes (it ended first), nothing else frees it.
+        """
+        held = {track.identity for track in self._tracks.values()}
+        for name in [
+            n for n, i in self._identities.items() if n not in held and i.last_t < before_mono
+        ]:
+            del self._identities[name]
+
+    def observe(
+        self, track_id: str, t_mono: float, body_m: Point, appearance: Embedding
+    ) -> str | None:
+        """One sample's embedding; the identity the track moved to, or None if it did not."""
+        track = self._tracks[track_id]
+        look = _unit(appearance)
+        identity = self._identities.get(track.identity)
+        if identity is None:
+            identity = self._identities[track.identity] = _Identity([0.0] * len(appearance))
+        identity.last_t, identity.last_body = t_mono, body_m
+        if look is None:
+            return None
+        if identity.template is None:
+            identity.total = [a + b for a, b in zip(identity.total, look, strict=True)]
+            identity.count += 1
+            if identity.count >= self.settings.template_samples:
+                identity.template = _unit(identity.total)
+            return None
+        track.window.append(look)
+        if len(track.window) < self.settings.window_samples:
+            return None
+        recent = [math.fsum(column) for column in zip(*track.window, strict=True)]
+        own = _cosine(recent, identity.template)
+        if own >= self.settings.min_similarity:
+            return None
+        moved = self._better_identity(track_id, recent, own, t_mono, body_m)
+        if moved is None:
+            return None
+        track.identity = moved
+        track.window.clear()
+        self._identities[moved].last_t, self._identities[moved].last_body = t_mono, body_m
+        return moved
+
+    def _better_identity(
+        self, track_id: str, recent: Sequence[float], own: float, t_mono: float, body_m: Point
+    ) -> str | None:
+        settings = self.settings
+        current = self._tracks[track_id].identity
+        best: tuple[float, str] | None = None
+        for name, identity in self._identities.items():
+            if name == current or identity.template is None:
+                continue
+            if t_mono - identity.last_t > settings.recent_s:
+                continue
+            if math.dist(identity.last_body, body_m) > settings.radius_m:
+                continue
+            similarity = _cosine(recent, identity.template)
+            if similarity < settings.min_similarity or similarity < own + settings.margin:
+                continue
+            if (best is None or similarity > best[0]) and not self._taken(name, track_id):
+                best = (similarity, name)
+        return None if best is None else best[1]
+
+    def _taken(self, name: str, asking: str) -> bool:
+        """Whether another track holds ``name`` and still looks like it."""
+        template = self._identities[name].template
+        assert template is not None  # only templated identities are candidates
+        for track_id, track in self._tracks.items():
+            if track_id == asking or track.identity != name or not track.window:
+                continue
+            recent = [math.fsum(column) for column in zip(*track.window, strict=True)]
+            if _cosine(recent, template) >= self.settings.min_similarity:
+                return True
+        return False
