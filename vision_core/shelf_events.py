@@ -22,7 +22,16 @@ from devices.scale import ShelfWeights
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ShelfChange(Message):
-    """Weight left (take) or arrived on (put) a shelf between two stable states."""
+    """Weight left (take) or arrived on (put) a shelf between two stable states.
+
+    ``cell_deltas_g`` is each load cell's change between the settled states
+    (after - before, negative for a take; it sums to ``delta_g``), in the
+    order of the cells along the board. ``position_m`` keeps only the centre
+    of gravity of the change; when two hands moved items in one window the
+    per-cell split is what can still tell their two weights apart
+    (``vision_core.inference.split``). Empty where a change is built without
+    them (the detector always fills it in).
+    """
 
     durable: ClassVar[bool] = True
     shelf_id: str
@@ -30,6 +39,7 @@ class ShelfChange(Message):
     delta_g: float
     started_mono: float
     position_m: float | None
+    cell_deltas_g: tuple[float, ...] = ()
 
 
 def cell_positions_m(cells: int, length_m: float) -> list[float]:
@@ -106,6 +116,7 @@ class ShelfChangeDetector:
             delta_g=total,
             started_mono=started,
             position_m=split_position_m(deltas, self.length_m),
+            cell_deltas_g=deltas,
         )
 
 

@@ -33,6 +33,27 @@ def test_take_reported_once_after_settling():
     assert found[0].delta_g == pytest.approx(-200)
     assert found[0].started_mono == 3
     assert found[0].position_m == pytest.approx(0.4 * 150 / 200)
+    assert found[0].cell_deltas_g == pytest.approx((-50, -150, 0, 0))
+
+
+def test_put_reports_each_cells_share_by_lever_rule():
+    # 1.2 m board on 4 cells at 0, 0.4, 0.8, 1.2 m; 240 g put at 0.5 m lies between
+    # cells 1 and 2: (0.8 - 0.5) / 0.4 = 3/4 on cell 1, the other 1/4 on cell 2
+    expected = (0.0, 180.0, 60.0, 0.0)
+    before = (410.0, 520.0, 385.0, 450.0)
+    after = tuple(b + e for b, e in zip(before, expected, strict=True))
+    detector = ShelfChangeDetector("A1", 1.2)
+    events = [detector.feed(sample(t, before)) for t in range(3)]
+    events.append(detector.feed(sample(3, (430.0, 700.0, 400.0, 450.0), stable=False)))
+    events += [detector.feed(sample(t, after)) for t in range(4, 8)]
+    found = [e for e in events if e is not None]
+    assert len(found) == 1
+    change = found[0]
+    assert change.kind == "put"
+    assert change.cell_deltas_g == pytest.approx(expected)
+    assert sum(change.cell_deltas_g) == pytest.approx(change.delta_g)
+    assert change.delta_g == pytest.approx(240.0)
+    assert change.position_m == pytest.approx(0.5)
 
 
 def test_small_drift_is_not_an_event():
