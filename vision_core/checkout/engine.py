@@ -51,6 +51,13 @@ How a shelf change is decided (never by a guess):
   carts and no hand to choose waits, then review; no cart at ``wait_s`` is a
   ``ForeignObject``.
 
+A take that several hands made is split between them by the load cells
+when everything agrees (:mod:`vision_core.checkout.merged`): each mover's
+share goes on its own bill, with line ids ``take:<item>:<track>:<sku>``.
+The split wins over a confident attribution when it finds movers of
+several sessions (the hand nearest the change's centre of gravity would
+be charged both items), and decides a tie or a change nobody was near.
+
 Line ids follow the change: ``take:<item>:<sku>``, ``putback:<item>:<sku>``,
 ``pending:<item>:<session>``, ``resolved:<item>:<session>``. Lines are
 written before the resolution that unblocks a receipt, so a receipt never
@@ -69,6 +76,7 @@ from devices.bus import Message
 from devices.gate.machine import MACHINE_EVENTS
 from vision_core.checkout.config import CheckoutSettings
 from vision_core.checkout.dwell import DwellDetector
+from vision_core.checkout.merged import HandShare, split_take
 from vision_core.checkout.messages import (
     ForeignObject,
     ShelfChangeUnresolved,
@@ -210,8 +218,7 @@ class CheckoutEngine:
             out = list(self.ledger.apply(message))
         elif isinstance(message, MACHINE_EVENTS):
             self._advance(message.t_mono)
-            event = from_gate(message, self.settings.currency)
-            out = [] if event is None else list(self.ledger.apply(event))
+            out = self._on_gate(message)
         else:
             raise CheckoutInputError(
                 f"the checkout engine does not take {type(message).__name__} messages"
@@ -232,6 +239,22 @@ class CheckoutEngine:
 
     def _advance(self, t_mono: float) -> None:
         self.now_mono = max(self.now_mono, t_mono)
+
+    def _on_gate(self, message: Message) -> list[Message]:
+        """A gate event as its ledger event; one the ledger refuses is logged, not raised.
+
+        The gate is right that somebody passed: an exit bound late to a session
+        that has settled already (a second member's passage bound to the
+        wrong group) must not stop the checkout for everyone else.
+        """
+        event = from_gate(message, self.settings.currency)
+        if event is None:
+            return []
+        try:
+            return list(self.ledger.apply(event))
+        except LedgerRejected as exc:
+            _LOGGER.warning("checkout: gate event not recorded: %s", exc)
+            return []
 
     def _on_sample(self, message: TrackSample) -> list[Message]:
         sample = message.sample
@@ -316,6 +339,19 @@ class CheckoutEngine:
         return self._decide_put(item, attribution, final)
 
     def _decide_take(self, item: _Item, attribution: Attribution, final: bool) -> list[Message]:
+        shares = split_take(
+            item.change,
+            self.shelves[item.change.shelf_id],
+            self._tracks.values(),
+            planogram=self.planogram,
+            inferrer=self.inferrer,
+            settings=self._attribution,
+            now_mono=self.now_mono,
+        )
+        if shares is not None and len({s.hand.session_id for s in shares}) > 1:
+            # hands of several groups each moved part of it: a single winner would be
+            # charged the others' items
+            return self._decide_shares(item, shares)
         if attribution.decision in (Decision.CONFIDENT, Decision.SESSION):
             session_id = attribution.session_id
             assert session_id is not None  # set for both decisions
@@ -343,10 +379,47 @@ class CheckoutEngine:
                 for sku, qty in products.items
             ]
             return self._decide(item, session_id, lines)
+        if shares is not None:
+            return self._decide_shares(item, shares)
         sessions = self._contender_sessions(attribution)
         if not final:
             return self._wait(item, sessions, attribution.reason)
         return self._review(item, sessions, attribution.reason)
+
+    def _decide_shares(self, item: _Item, shares: list[HandShare]) -> list[Message]:
+        """A merged take split between hands: each mover's products on its own bill."""
+        out: list[Message] = []
+        for share in shares:
+            hand = share.hand
+            session_id = hand.session_id
+            assert session_id is not None  # split_take bills bound tracks only
+            lines: list[LedgerEvent] = [
+                LineAdded(
+                    source=SOURCE,
+                    t_mono=item.change.t_mono,
+                    event_id=f"take:{item.item_id}:{hand.track_id}:{sku}",
+                    session_id=session_id,
+                    member=self._member(hand.track_id),
+                    sku=sku,
+                    qty=qty,
+                    unit_price=self._catalog[sku].price,
+                    evidence=(
+                        item.item_id,
+                        f"track:{hand.track_id}",
+                        f"split:{share.weight_g:.1f}g@{share.position_m:.2f}m",
+                    ),
+                    confidence=min(hand.score, share.products.confidence),
+                    unit_weight_g=self._catalog[sku].unit_weight_g,
+                )
+                for sku, qty in share.products.items
+            ]
+            try:
+                for line in lines:
+                    out.extend(self.ledger.apply(line))
+            except LedgerRejected as exc:
+                out.append(self._unresolved(item, f"cannot go on the bill of {session_id}: {exc}"))
+        sessions = ", ".join(dict.fromkeys(s.hand.session_id or "" for s in shares))
+        return out + self._resolve(item, f"split between hands for {sessions}")
 
     def _decide_put(self, item: _Item, attribution: Attribution, final: bool) -> list[Message]:
         carts = self._nearby_carts(attribution)

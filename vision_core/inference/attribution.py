@@ -122,6 +122,16 @@ class ShelfLocation:
         (x0, y0), (x1, y1) = self.start_m, self.end_m
         return x0 + f * (x1 - x0), y0 + f * (y1 - y0)
 
+    def position_of(self, point: Point) -> float:
+        """How far along the shelf ``point`` is (its projection on the front edge, clamped)."""
+        (x0, y0), (x1, y1) = self.start_m, self.end_m
+        dx, dy = x1 - x0, y1 - y0
+        span2 = dx * dx + dy * dy
+        if span2 == 0:
+            return 0.0
+        f = ((point[0] - x0) * dx + (point[1] - y0) * dy) / span2
+        return min(max(f, 0.0), 1.0) * math.sqrt(span2)
+
     def distance_m(self, point: Point, position_m: float | None) -> float:
         """Distance from ``point`` to the event spot, or to the whole shelf when unknown."""
         if position_m is not None:
@@ -145,7 +155,12 @@ class Decision(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class TrackScore:
-    """One track's evidence: its best sample's score, distance and time."""
+    """One track's evidence: its best sample's score, distance and time.
+
+    ``point_m``: the hand (or, by body, the body point) that scored, on the
+    floor plan; where along the shelf this track reached, when a change is
+    to be split between hands.
+    """
 
     track_id: str
     session_id: str | None
@@ -153,6 +168,7 @@ class TrackScore:
     distance_m: float
     t_mono: float
     by_hand: bool
+    point_m: Point | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,17 +244,25 @@ def score_track(
         outside = max(start - sample.t_mono, 0.0, sample.t_mono - end)
         t = outside / settings.time_sigma_s
         if sample.hands_m:
-            d = min(distance(h) for h in sample.hands_m)
+            point = min(sample.hands_m, key=distance)
+            d = distance(point)
             z = d / settings.hand_sigma_m
             score = math.exp(-0.5 * (z * z + t * t))
         else:
-            d = distance(sample.body_m)
+            point = sample.body_m
+            d = distance(point)
             z = max(d - settings.reach_m, 0.0) / settings.body_sigma_m
             score = settings.body_weight * math.exp(-0.5 * (z * z + t * t))
         if score > best_score:
             best_score = score
             best = TrackScore(
-                track.track_id, track.session_id, score, d, sample.t_mono, bool(sample.hands_m)
+                track.track_id,
+                track.session_id,
+                score,
+                d,
+                sample.t_mono,
+                bool(sample.hands_m),
+                point,
             )
     return best
 

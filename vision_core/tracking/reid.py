@@ -17,7 +17,12 @@ Each track's last ``window_samples`` embeddings are compared with its
 identity's template. While they match (cosine similarity of their mean at
 least ``min_similarity``) nothing else is looked at, so the common case
 costs one dot product per sample. When they stop matching, the identities
-seen within ``radius_m`` in the last ``recent_s`` are candidates; the best
+last *confirmed* (seen by a track whose window matched them) within
+``recent_s`` and near enough are candidates: within ``radius_m`` plus
+``speed_m_s`` for every second since (the person walked on, under another
+id, since the last look). Confirmed, not merely reported: after a swap the
+identity's old track goes on with the other person, and its positions say
+nothing about where the identity is. The best
 one wins if it matches by ``margin`` more than the track's own and is not
 *taken*, that is, held by another track that still looks like it (two
 people in similar clothes are not a swap). In a real swap both tracks flip:
@@ -44,8 +49,9 @@ class ReidSettings:
     window_samples: int = 3
     min_similarity: float = 0.6
     margin: float = 0.2
-    radius_m: float = 2.0
-    recent_s: float = 2.0
+    radius_m: float = 1.5
+    recent_s: float = 6.0
+    speed_m_s: float = 1.5
 
     def __post_init__(self) -> None:
         for name in ("template_samples", "window_samples"):
@@ -53,7 +59,7 @@ class ReidSettings:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if not -1.0 < self.min_similarity < 1.0:
             raise ValueError(f"min_similarity must be within -1..1, got {self.min_similarity}")
-        for name in ("margin", "radius_m", "recent_s"):
+        for name in ("margin", "radius_m", "recent_s", "speed_m_s"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
                 raise ValueError(f"{name} must be a finite number > 0, got {value}")
@@ -141,10 +147,10 @@ class AppearanceTracker:
         identity = self._identities.get(track.identity)
         if identity is None:
             identity = self._identities[track.identity] = _Identity([0.0] * len(appearance))
-        identity.last_t, identity.last_body = t_mono, body_m
         if look is None:
             return None
         if identity.template is None:
+            identity.last_t, identity.last_body = t_mono, body_m
             identity.total = [a + b for a, b in zip(identity.total, look, strict=True)]
             identity.count += 1
             if identity.count >= self.settings.template_samples:
@@ -156,6 +162,7 @@ class AppearanceTracker:
         recent = [math.fsum(column) for column in zip(*track.window, strict=True)]
         own = _cosine(recent, identity.template)
         if own >= self.settings.min_similarity:
+            identity.last_t, identity.last_body = t_mono, body_m
             return None
         moved = self._better_identity(track_id, recent, own, t_mono, body_m)
         if moved is None:
@@ -174,9 +181,11 @@ class AppearanceTracker:
         for name, identity in self._identities.items():
             if name == current or identity.template is None:
                 continue
-            if t_mono - identity.last_t > settings.recent_s:
+            since = t_mono - identity.last_t
+            if since > settings.recent_s:
                 continue
-            if math.dist(identity.last_body, body_m) > settings.radius_m:
+            reach_m = settings.radius_m + settings.speed_m_s * since
+            if math.dist(identity.last_body, body_m) > reach_m:
                 continue
             similarity = _cosine(recent, identity.template)
             if similarity < settings.min_similarity or similarity < own + settings.margin:

@@ -1,0 +1,80 @@
+"""A take two shoppers made at once is split between them by the load cells, or not at all."""
+
+from dataclasses import replace
+from pathlib import Path
+
+from devices.bus import Message
+from vision_core.ledger.events import AttributionPending, LineAdded
+from vision_core.shelf_events import ShelfChange
+
+from .scenario import admit, at_shelf, feed_all, shelf_change, store, walk
+
+ONE, TWO = ("t1", "s1", "s1/1"), ("t2", "s2", "s2/1")
+
+# Shelf A1: 1.2 m on four cells at 0.0, 0.4, 0.8 and 1.2 m. By the lever rule a can
+# (330 g) lifted at 0.2 m leaves its two cells 165 g each; a bottle (500 g) lifted at
+# 1.0 m leaves cells 2 and 3 250 g each.
+BOTH = (-165.0, -165.0, -250.0, -250.0)
+CENTRE_M = (165 * 0.4 + 250 * 0.8 + 250 * 1.2) / 830  # 0.682 m: between the two hands
+
+
+def merged(cells: tuple[float, ...]) -> ShelfChange:
+    total = sum(cells)
+    position = sum(d * x for d, x in zip(cells, (0.0, 0.4, 0.8, 1.2), strict=True)) / total
+    return replace(shelf_change("A1", total, position, 10.0, 11.0), cell_deltas_g=cells)
+
+
+def lines(messages: list[Message]) -> list[tuple[str, str, int]]:
+    return sorted((m.session_id, m.sku, m.qty) for m in messages if isinstance(m, LineAdded))
+
+
+def test_each_shopper_is_charged_the_item_their_hand_lifted(tmp_path: Path) -> None:
+    position = merged(BOTH).position_m
+    assert position is not None
+    assert abs(CENTRE_M - position) < 1e-9
+    with store(tmp_path / "l.db") as engine:
+        feed_all(engine, [*admit("s1", 1.0), *admit("s2", 2.0)])
+        feed_all(engine, walk(9.0, 11.0, {ONE: at_shelf(2.2), TWO: at_shelf(3.0)}))
+        out = engine.feed(merged(BOTH))
+        assert lines(out) == [("s1", "can-330", 1), ("s2", "bottle-500", 1)]
+        assert engine.undecided == ()
+        evidence = {m.session_id: m.evidence for m in out if isinstance(m, LineAdded)}
+        assert evidence["s1"][1] == "track:t1"
+        assert evidence["s2"][1] == "track:t2"
+
+
+def test_without_cell_deltas_the_merged_take_waits_as_before(tmp_path: Path) -> None:
+    with store(tmp_path / "l.db") as engine:
+        feed_all(engine, [*admit("s1", 1.0), *admit("s2", 2.0)])
+        feed_all(engine, walk(9.0, 11.0, {ONE: at_shelf(2.2), TWO: at_shelf(3.0)}))
+        out = engine.feed(replace(merged(BOTH), cell_deltas_g=()))
+        assert lines(out) == []
+        assert engine.undecided == ("A1@11.0",)
+
+
+def test_hands_at_one_spot_cannot_be_split_and_wait(tmp_path: Path) -> None:
+    cells = (-165.0, -165.0, 0.0, 0.0)  # one can; both hands were at 0.2 m
+    with store(tmp_path / "l.db") as engine:
+        feed_all(engine, [*admit("s1", 1.0), *admit("s2", 2.0)])
+        feed_all(engine, walk(9.0, 11.0, {ONE: at_shelf(2.2), TWO: at_shelf(2.21)}))
+        out = engine.feed(merged(cells))
+        assert lines(out) == []
+        assert {m.session_id for m in out if isinstance(m, AttributionPending)} == {"s1", "s2"}
+
+
+def test_cells_the_hands_do_not_explain_are_not_split(tmp_path: Path) -> None:
+    # a third load near the far end (somebody unseen): two hands cannot fit four cells
+    cells = (-165.0, -165.0 - 200.0, -250.0 + 150.0, -250.0)
+    with store(tmp_path / "l.db") as engine:
+        feed_all(engine, [*admit("s1", 1.0), *admit("s2", 2.0)])
+        feed_all(engine, walk(9.0, 11.0, {ONE: at_shelf(2.2), TWO: at_shelf(3.0)}))
+        assert lines(engine.feed(merged(cells))) == []
+
+
+def test_a_hand_that_only_hovered_is_charged_nothing(tmp_path: Path) -> None:
+    # only the bottle went; s1's hand was in the shelf too, at the cans
+    cells = (0.0, 0.0, -250.0, -250.0)
+    with store(tmp_path / "l.db") as engine:
+        feed_all(engine, [*admit("s1", 1.0), *admit("s2", 2.0)])
+        feed_all(engine, walk(9.0, 11.0, {ONE: at_shelf(2.6), TWO: at_shelf(3.0)}))
+        assert lines(engine.feed(merged(cells))) == [("s2", "bottle-500", 1)]

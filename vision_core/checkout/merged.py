@@ -1,0 +1,143 @@
+"""A take several hands made: split one shelf change between the shoppers reaching into it.
+
+Two shoppers of different groups at one shelf within a second or two leave
+one merged change on the scale. Scored against the change's centre of
+gravity, neither hand is near (the centre lies between them), or both are:
+the attribution waits and then sends the item to review. The per-cell
+deltas still say who moved what once the hands' positions along the board
+are known (:mod:`vision_core.inference.split`), and the planogram says what
+each share is.
+
+A split is billed only when everything agrees, else the attribution's own
+decision stands (wait, then review):
+
+- the hands are the tracks whose wrists were at the shelf's front edge in
+  the event window (scored against the whole edge, not the centre), each
+  bound to a session, fewer than the cells (a spare cell is what makes the
+  residual mean something);
+- the lever split separates them and explains the cells (residual within
+  ``max(scale tolerance, 10 % of the change)``). Hand positions from the
+  cameras are centimetres off, and a wrist seen 10 cm from where the item
+  sat moves a third of its weight onto the wrong cell; so each position is
+  searched within ``POSITION_SEARCH_M`` of the camera's (two hands at most)
+  and the split that explains the cells best is kept;
+- every hand moved either nothing (below ``min_g``: it was only near) or
+  weight the way of the change, and each mover's share is one confident
+  product combination;
+- the movers' products add up to the change within the scale tolerance and
+  the products' own tolerances (a hand that did nothing but picked up a
+  few grams of misfit cannot pass as a light item).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from vision_core.inference.attribution import (
+    AttributionSettings,
+    ShelfLocation,
+    ShopperTrack,
+    TrackScore,
+    attribute,
+)
+from vision_core.inference.planogram import Planogram
+from vision_core.inference.products import ProductInference, ProductInferrer
+from vision_core.inference.split import DEFAULT_MIN_SINGULAR, LoadSplit, split_change
+from vision_core.shelf_events import ShelfChange
+
+RESIDUAL_SHARE = 0.1
+"""Part of the change the split's misfit per cell may reach (hand positions are cm off)."""
+
+POSITION_SEARCH_M = 0.12
+"""How far from the camera's wrist position a hand's load is looked for (3 sigma of a wrist)."""
+
+POSITION_STEP_M = 0.02
+"""Grid step of that search: 13 positions per hand, 169 small solves for two hands."""
+
+
+@dataclass(frozen=True, slots=True)
+class HandShare:
+    """What one hand moved: its track's evidence, where it reached, grams and products."""
+
+    hand: TrackScore
+    position_m: float
+    weight_g: float
+    products: ProductInference
+
+
+def split_take(
+    change: ShelfChange,
+    shelf: ShelfLocation,
+    tracks: Iterable[ShopperTrack],
+    *,
+    planogram: Planogram,
+    inferrer: ProductInferrer,
+    settings: AttributionSettings,
+    now_mono: float,
+) -> list[HandShare] | None:
+    """Each mover's share of a merged take, or None when the split is not certain."""
+    cells = len(change.cell_deltas_g)
+    plan = planogram.shelves.get(change.shelf_id)
+    if cells < 2 or plan is None or not plan.facings:
+        return None
+    along_edge = dataclasses.replace(change, position_m=None)
+    scored = attribute(along_edge, shelf, tracks, now_mono=now_mono, settings=settings)
+    hands = [
+        c
+        for c in scored.candidates
+        if c.by_hand and c.point_m is not None and c.score >= settings.min_score
+    ]
+    if len(hands) < 2 or len(hands) >= cells or any(h.session_id is None for h in hands):
+        return None
+    positions = [shelf.position_of(h.point_m) for h in hands if h.point_m is not None]
+    positions, split = _best_fit(change.cell_deltas_g, shelf.length_m, positions)
+    tolerance_g = max(plan.scale_tolerance_g, RESIDUAL_SHARE * abs(change.delta_g))
+    if split is None or split.spare_cells < 1 or split.min_singular < DEFAULT_MIN_SINGULAR:
+        return None
+    if split.residual_rms_g > tolerance_g:
+        return None
+    min_g = max(plan.scale_tolerance_g, 0.5 * min(f.unit_weight_g for f in plan.facings))
+    shares: list[HandShare] = []
+    for hand, position, weight in zip(hands, positions, split.weights_g, strict=True):
+        if abs(weight) < min_g:
+            continue  # near the shelf, moved nothing
+        if weight * change.delta_g < 0:
+            return None  # a "put" inside a take: the hands do not explain the change
+        part = dataclasses.replace(change, delta_g=weight, position_m=position, cell_deltas_g=())
+        products = inferrer.infer(part)
+        if products.unknown or products.tied:
+            return None
+        shares.append(HandShare(hand, position, weight, products))
+    if not shares:
+        return None
+    catalog = planogram.catalog()
+    nominal = math.fsum(
+        catalog[sku].unit_weight_g * qty for share in shares for sku, qty in share.products.items
+    )
+    slack = plan.scale_tolerance_g + math.fsum(
+        catalog[sku].unit_tolerance_g * qty for share in shares for sku, qty in share.products.items
+    )
+    if abs(abs(change.delta_g) - nominal) > slack:
+        return None
+    return shares
+
+
+def _best_fit(
+    cell_deltas_g: tuple[float, ...], length_m: float, seen_m: list[float]
+) -> tuple[list[float], LoadSplit | None]:
+    """The hand positions near the cameras' that explain the cells best, with their split."""
+    best_positions, best = seen_m, split_change(cell_deltas_g, length_m, seen_m)
+    if best is None or len(seen_m) > 2:
+        return best_positions, best
+    steps = round(POSITION_SEARCH_M / POSITION_STEP_M)
+    offsets = [k * POSITION_STEP_M for k in range(-steps, steps + 1)]
+    for shift in itertools.product(offsets, repeat=len(seen_m)):
+        positions = [min(max(p + d, 0.0), length_m) for p, d in zip(seen_m, shift, strict=True)]
+        split = split_change(cell_deltas_g, length_m, positions)
+        if split is not None and split.residual_rms_g < best.residual_rms_g:
+            best_positions, best = positions, split
+    return best_positions, best
