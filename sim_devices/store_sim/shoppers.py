@@ -6,10 +6,12 @@ world (takes, put-backs) when resumed. What it decides uses the world's
 state at that moment (stock left, who stands at which shelf), so two people
 reaching for the last can of a SKU are resolved in time order.
 
-Paths are straight lines between stops at ``walk_speed_m_s`` (no aisles or
-collisions); a person stands ``standoff_m`` in front of the board at the
-place of the product they came for, and each reach puts one hand on the
-board for :data:`REACH_S` around the moment the weight changes.
+People walk at ``walk_speed_m_s`` along the world's routes
+(:mod:`~sim_devices.store_sim.route`: straight where nothing is in the way,
+otherwise around the boards with a clearance; no collisions between people);
+a person stands ``standoff_m`` in front of the board at the place of the
+product they came for, and each reach puts one hand on the board for
+:data:`REACH_S` around the moment the weight changes.
 """
 
 from __future__ import annotations
@@ -109,8 +111,7 @@ def shop(world: World, person: Person, rng: random.Random) -> Iterator[float]:
         product = rng.choice(shelf.products)
         along = rng.uniform(*product.span_m)
         stand = (shelf.x_m + along, shelf.y_m - plan.standoff_m)
-        arrive = world.now + math.dist(person.where, stand) / behaviour.walk_speed_m_s
-        person.at(arrive, *stand)
+        arrive = walk(world, person, stand)
         yield arrive
         world.occupy(shelf.shelf_id, person.shopper_id)
         dwell = rng.lognormvariate(math.log(behaviour.dwell.median_s), behaviour.dwell.sigma)
@@ -132,9 +133,25 @@ def shop(world: World, person: Person, rng: random.Random) -> Iterator[float]:
         previous = shelf
     out = plan.exit
     wait = (out.x_m, out.y_m + GATE_INSIDE_M)
-    person.at(world.now + math.dist(person.where, wait) / behaviour.walk_speed_m_s, *wait)
-    yield person.path[-1][0]
+    yield walk(world, person, wait)
     world.at_exit(person)
+
+
+def walk(world: World, person: Person, goal: XY) -> float:
+    """Keyframes from where the person is now to ``goal`` along the world's route; arrival time.
+
+    One keyframe per waypoint, each timed by the walk speed along its own
+    leg; a straight route gives the same single keyframe (and time) as
+    walking there directly.
+    """
+    speed = world.scenario.behaviour.walk_speed_m_s
+    t = world.now
+    here = person.where
+    for point in world.router.route(here, goal):
+        t += math.dist(here, point) / speed
+        person.at(t, *point)
+        here = point
+    return t
 
 
 def plan_actions(

@@ -26,6 +26,7 @@ from sim_devices.store_sim.records import (
     ShopperTruth,
     StoreTruth,
 )
+from sim_devices.store_sim.route import Router
 from sim_devices.store_sim.scenario import ProductSpec, ShelfSpec, StoreScenario
 from sim_devices.store_sim.sensors import ShelfChangeTruth, scale_records, track_records
 from sim_devices.store_sim.shoppers import (
@@ -83,8 +84,11 @@ class World:
     _groups: int = 0
     _stock: dict[tuple[str, str], int] = field(default_factory=dict)
     _standing: dict[str, set[str]] = field(default_factory=dict)
+    router: Router = field(init=False, repr=False, compare=False)
+    """Walking routes around the boards, built once per run."""
 
     def __post_init__(self) -> None:
+        self.router = Router.for_shelves(self.scenario.floor.shelves)
         for shelf in self.scenario.floor.shelves:
             self.changes[shelf.shelf_id] = []
             self._standing[shelf.shelf_id] = set()
