@@ -339,15 +339,21 @@ class CheckoutEngine:
         return self._decide_put(item, attribution, final)
 
     def _decide_take(self, item: _Item, attribution: Attribution, final: bool) -> list[Message]:
-        shares = split_take(
-            item.change,
-            self.shelves[item.change.shelf_id],
-            self._tracks.values(),
-            planogram=self.planogram,
-            inferrer=self.inferrer,
-            settings=self._attribution,
-            now_mono=self.now_mono,
-        )
+        clear = attribution.decision in (Decision.CONFIDENT, Decision.SESSION)
+        products = item.products
+        # a clear single unit cannot be two hands' take: skip the split (most takes)
+        one_unit = products is not None and sum(q for _, q in products.items) == 1
+        shares = None
+        if not (clear and one_unit):
+            shares = split_take(
+                item.change,
+                self.shelves[item.change.shelf_id],
+                self._tracks.values(),
+                planogram=self.planogram,
+                inferrer=self.inferrer,
+                settings=self._attribution,
+                now_mono=self.now_mono,
+            )
         if shares is not None and len({s.hand.session_id for s in shares}) > 1:
             # hands of several groups each moved part of it: a single winner would be
             # charged the others' items

@@ -55,6 +55,9 @@ RESIDUAL_SHARE = 0.1
 POSITION_SEARCH_M = 0.12
 """How far from the camera's wrist position a hand's load is looked for (3 sigma of a wrist)."""
 
+REFINE_BELOW_G = 5.0
+"""A split whose misfit per cell is already this small is not searched further."""
+
 POSITION_STEP_M = 0.02
 """Grid step of that search: 13 positions per hand, 169 small solves for two hands."""
 
@@ -131,7 +134,7 @@ def _best_fit(
 ) -> tuple[list[float], LoadSplit | None]:
     """The hand positions near the cameras' that explain the cells best, with their split."""
     best_positions, best = seen_m, split_change(cell_deltas_g, length_m, seen_m)
-    if best is None or len(seen_m) > 2:
+    if best is None or len(seen_m) > 2 or best.residual_rms_g <= REFINE_BELOW_G:
         return best_positions, best
     steps = round(POSITION_SEARCH_M / POSITION_STEP_M)
     offsets = [k * POSITION_STEP_M for k in range(-steps, steps + 1)]
