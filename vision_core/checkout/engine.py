@@ -368,22 +368,15 @@ class CheckoutEngine:
                 reason = f"weight change {item.change.delta_g:+.1f} g {what} on {products.shelf_id}"
                 return self._review(item, [session_id], reason)
             best = _best_of(attribution, session_id)
-            lines: list[LedgerEvent] = [
-                LineAdded(
-                    source=SOURCE,
-                    t_mono=item.change.t_mono,
-                    event_id=f"take:{item.item_id}:{sku}",
-                    session_id=session_id,
-                    member=self._member(best.track_id),
-                    sku=sku,
-                    qty=qty,
-                    unit_price=self._catalog[sku].price,
-                    evidence=self._evidence(item, attribution, session_id),
-                    confidence=best.score,
-                    unit_weight_g=self._catalog[sku].unit_weight_g,
-                )
-                for sku, qty in products.items
-            ]
+            lines = self._take_lines(
+                item,
+                products.items,
+                session_id=session_id,
+                track_id=best.track_id,
+                line_key=item.item_id,
+                evidence=self._evidence(item, attribution, session_id),
+                confidence=best.score,
+            )
             return self._decide(item, session_id, lines)
         if shares is not None:
             return self._decide_shares(item, shares)
@@ -392,6 +385,35 @@ class CheckoutEngine:
             return self._wait(item, sessions, attribution.reason)
         return self._review(item, sessions, attribution.reason)
 
+    def _take_lines(
+        self,
+        item: _Item,
+        items: Iterable[tuple[str, int]],
+        *,
+        session_id: str,
+        track_id: str,
+        line_key: str,
+        evidence: tuple[str, ...],
+        confidence: float,
+    ) -> list[LedgerEvent]:
+        """One ``LineAdded`` per SKU of a take, with id ``take:<line_key>:<sku>``."""
+        return [
+            LineAdded(
+                source=SOURCE,
+                t_mono=item.change.t_mono,
+                event_id=f"take:{line_key}:{sku}",
+                session_id=session_id,
+                member=self._member(track_id),
+                sku=sku,
+                qty=qty,
+                unit_price=self._catalog[sku].price,
+                evidence=evidence,
+                confidence=confidence,
+                unit_weight_g=self._catalog[sku].unit_weight_g,
+            )
+            for sku, qty in items
+        ]
+
     def _decide_shares(self, item: _Item, shares: list[HandShare]) -> list[Message]:
         """A merged take split between hands: each mover's products on its own bill."""
         out: list[Message] = []
@@ -399,26 +421,19 @@ class CheckoutEngine:
             hand = share.hand
             session_id = hand.session_id
             assert session_id is not None  # split_take bills bound tracks only
-            lines: list[LedgerEvent] = [
-                LineAdded(
-                    source=SOURCE,
-                    t_mono=item.change.t_mono,
-                    event_id=f"take:{item.item_id}:{hand.track_id}:{sku}",
-                    session_id=session_id,
-                    member=self._member(hand.track_id),
-                    sku=sku,
-                    qty=qty,
-                    unit_price=self._catalog[sku].price,
-                    evidence=(
-                        item.item_id,
-                        f"track:{hand.track_id}",
-                        f"split:{share.weight_g:.1f}g@{share.position_m:.2f}m",
-                    ),
-                    confidence=min(hand.score, share.products.confidence),
-                    unit_weight_g=self._catalog[sku].unit_weight_g,
-                )
-                for sku, qty in share.products.items
-            ]
+            lines = self._take_lines(
+                item,
+                share.products.items,
+                session_id=session_id,
+                track_id=hand.track_id,
+                line_key=f"{item.item_id}:{hand.track_id}",
+                evidence=(
+                    item.item_id,
+                    f"track:{hand.track_id}",
+                    f"split:{share.weight_g:.1f}g@{share.position_m:.2f}m",
+                ),
+                confidence=min(hand.score, share.products.confidence),
+            )
             try:
                 for line in lines:
                     out.extend(self.ledger.apply(line))
