@@ -134,14 +134,9 @@ class ShelfLocation:
 
     def distance_m(self, point: Point, position_m: float | None) -> float:
         """Distance from ``point`` to the event spot, or to the whole shelf when unknown."""
-        if position_m is not None:
-            return math.dist(point, self.point_at(position_m))
-        (x0, y0), (x1, y1) = self.start_m, self.end_m
-        dx, dy = x1 - x0, y1 - y0
-        span2 = dx * dx + dy * dy
-        f = 0.0 if span2 == 0 else ((point[0] - x0) * dx + (point[1] - y0) * dy) / span2
-        f = min(max(f, 0.0), 1.0)
-        return math.dist(point, (x0 + f * dx, y0 + f * dy))
+        if position_m is None:
+            position_m = self.position_of(point)
+        return math.dist(point, self.point_at(position_m))
 
 
 class Decision(enum.StrEnum):

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 Point = tuple[float, float]
@@ -74,6 +74,11 @@ def _cosine(a: Sequence[float], b: Sequence[float]) -> float:
     """Cosine of two vectors, ``b`` of unit length."""
     norm = math.sqrt(math.fsum(v * v for v in a))
     return 0.0 if norm == 0 else math.fsum(x * y for x, y in zip(a, b, strict=True)) / norm
+
+
+def _window_sum(window: Iterable[Sequence[float]]) -> list[float]:
+    """A track's recent embeddings summed (their direction is their mean's)."""
+    return [math.fsum(column) for column in zip(*window, strict=True)]
 
 
 @dataclass(slots=True)
@@ -159,7 +164,7 @@ class AppearanceTracker:
         track.window.append(look)
         if len(track.window) < self.settings.window_samples:
             return None
-        recent = [math.fsum(column) for column in zip(*track.window, strict=True)]
+        recent = _window_sum(track.window)
         own = _cosine(recent, identity.template)
         if own >= self.settings.min_similarity:
             identity.last_t, identity.last_body = t_mono, body_m
@@ -201,7 +206,6 @@ class AppearanceTracker:
         for track_id, track in self._tracks.items():
             if track_id == asking or track.identity != name or not track.window:
                 continue
-            recent = [math.fsum(column) for column in zip(*track.window, strict=True)]
-            if _cosine(recent, template) >= self.settings.min_similarity:
+            if _cosine(_window_sum(track.window), template) >= self.settings.min_similarity:
                 return True
         return False
