@@ -84,6 +84,8 @@ class World:
     _groups: int = 0
     _stock: dict[tuple[str, str], int] = field(default_factory=dict)
     _standing: dict[str, set[str]] = field(default_factory=dict)
+    _entry_free_t: float = -math.inf
+    _exit_free_t: float = -math.inf
     router: Router = field(init=False, repr=False, compare=False)
     """Walking routes around the boards, built once per run."""
 
@@ -129,19 +131,27 @@ class World:
                 self.admit(choose(rng, spec.group_sizes), member_rng)
 
     def admit(self, size: int, rng: random.Random) -> None:
-        """A credential for ``size`` people at the entry: admitted, or turned away when full."""
+        """A credential for ``size`` people at the entry: admitted, or turned away when full.
+
+        The entry lane passes one person at a time, ``gate_gap_s`` apart: a
+        group that arrives while another is still passing waits outside and
+        shows its credential when the lane is free (two groups never pass
+        side by side, as they cannot through a real gate).
+        """
         spec = self.scenario.arrivals
         if self.inside + size > spec.max_in_store:
             self.turned_away += 1
             return
         self._groups += 1
         ref = f"S{self._groups:06d}"
-        group = Group(ref, credential=f"card-{self._groups:06d}", admit_t=self.now)
+        admit_t = max(self.now, self._entry_free_t - ADMIT_TO_ENTRY_S)
+        group = Group(ref, credential=f"card-{self._groups:06d}", admit_t=admit_t)
         gate = self.scenario.floor.entry.gate_id
-        self.gates.append(GateRecord(self.now, "admit", gate, group.credential, ref, 0, size))
+        self.gates.append(GateRecord(admit_t, "admit", gate, group.credential, ref, 0, size))
         for k in range(size):
             child = k > 0 and rng.random() < spec.child_fraction
-            enter_t = self.now + ADMIT_TO_ENTRY_S + k * spec.gate_gap_s
+            enter_t = admit_t + ADMIT_TO_ENTRY_S + k * spec.gate_gap_s
+            self._entry_free_t = enter_t + spec.gate_gap_s
             person = Person(f"{ref}-{k + 1}", group, child, enter_t)
             group.members.append(person)
             self.people.append(person)
@@ -154,15 +164,21 @@ class World:
         self.inside += size
 
     def at_exit(self, person: Person) -> None:
-        """A person waits at the exit; the group leaves together once all are there."""
+        """A person waits at the exit; the group leaves together once all are there.
+
+        Like the entry, the exit lane passes one person at a time: a group
+        waits inside until the group before it has passed.
+        """
         group = person.group
         group.at_exit.append(person)
         if len(group.at_exit) < len(group.members):
             return
         spec = self.scenario.arrivals
         out = self.scenario.floor.exit
+        first_t = max(self.now + GATE_INSIDE_M, self._exit_free_t)
         for k, member in enumerate(group.at_exit):
-            member.exit_t = self.now + GATE_INSIDE_M + k * spec.gate_gap_s
+            member.exit_t = first_t + k * spec.gate_gap_s
+            self._exit_free_t = member.exit_t + spec.gate_gap_s
             member.at(member.exit_t - GATE_INSIDE_M * 0.5, out.x_m, out.y_m + GATE_INSIDE_M)
             member.at(member.exit_t, out.x_m, out.y_m)
             self.gates.append(GateRecord(member.exit_t, "exit", out.gate_id, None, None, 0, 1))

@@ -100,17 +100,18 @@ def test_deadline_reached_on_a_gate_event_reviews_every_blocked_session(tmp_path
 
 def test_late_samples_break_the_tie_and_the_receipt_waits_for_the_line(tmp_path: Path):
     # Bodies 0.9 m from the spot, no hands seen: body evidence is worth 0.6 of a hand's,
-    # 0.424 (s1) and 0.422 (s2), a tie. Then a late sample shows s1's hand in the shelf:
-    # 0.991, and 0.422 < 0.5 x 0.991.
+    # 0.424 (s1) and 0.422 (s2), a tie. Then a sample that a lagging camera delivers
+    # late shows s1's hand in the shelf 0.2 s after the onset (10.0): 0.991, and
+    # 0.422 < 0.5 x 0.991.
     with store(tmp_path / "l.db") as engine:
         feed_all(engine, [*admit("s1", 1.0), *admit("s2", 2.0)])
         feed_all(
             engine,
             [
+                sample("t1", "s1", 9.5, (2.5, 0.9), None, "s1/1"),
+                sample("t2", "s2", 9.5, (2.55, 0.9), None, "s2/1"),
                 sample("t1", "s1", 10.0, (2.5, 0.9), None, "s1/1"),
                 sample("t2", "s2", 10.0, (2.55, 0.9), None, "s2/1"),
-                sample("t1", "s1", 10.5, (2.5, 0.9), None, "s1/1"),
-                sample("t2", "s2", 10.5, (2.55, 0.9), None, "s2/1"),
                 sample("t2", "s2", 11.0, (2.55, 0.9), None, "s2/1"),
             ],
         )
@@ -120,7 +121,7 @@ def test_late_samples_break_the_tie_and_the_receipt_waits_for_the_line(tmp_path:
             (AttributionPending, "s2"),
         ]
         assert [type(m) for m in engine.feed(leave("s1", 11.0))] == [MemberExited]
-        out = engine.feed(sample("t1", "s1", 11.0, (2.5, 0.5), (2.5, 0.02), "s1/1"))
+        out = engine.feed(sample("t1", "s1", 10.2, (2.5, 0.5), (2.5, 0.02), "s1/1"))
         assert [(type(m), m.session_id) for m in out] == [
             (LineAdded, "s1"),
             (AttributionResolved, "s1"),
@@ -186,3 +187,32 @@ def test_track_bound_late_resolves_its_take(tmp_path: Path):
         (line,) = engine.feed(sample("t1", "s1", 11.5, (2.5, 3.0), None, "s1/1"))
         assert isinstance(line, LineAdded)
         assert (line.session_id, line.member, line.sku) == ("s1", "s1/1", "can-330")
+
+
+def _second_hand_while_settling(engine, delta_g: float) -> list:
+    """s1's hand at the spot at the onset (10.0); s2's comes in at 10.8, while the board
+    still settles (the change ends at 11.0)."""
+    feed_all(engine, [*admit("s1", 1.0), *admit("s2", 2.0)])
+    feed_all(engine, walk(9.5, 10.5, {ONE: at_shelf(2.5), TWO: away(2.52)}))
+    feed_all(engine, walk(10.8, 11.0, {ONE: away(2.5), TWO: at_shelf(2.52)}, step=0.2))
+    return engine.feed(shelf_change("A1", delta_g, 0.5, 10.0, 11.0))
+
+
+def test_a_hand_that_came_in_after_the_onset_did_not_lift_a_single_unit(tmp_path: Path):
+    # Over the whole window the two hands tie (both 2 cm from the spot); a single unit
+    # left the board when the weight began to change, and only s1's hand was there then.
+    with store(tmp_path / "l.db") as engine:
+        out = _second_hand_while_settling(engine, -330.0)
+        assert [(type(m), m.session_id) for m in out] == [(LineAdded, "s1")]
+        assert (out[0].sku, out[0].qty) == ("can-330", 1)
+        assert engine.undecided == ()
+
+
+def test_several_units_with_a_second_hand_while_settling_still_wait(tmp_path: Path):
+    # Two units may be one each: the hand that came in halfway stays a contender.
+    with store(tmp_path / "l.db") as engine:
+        out = _second_hand_while_settling(engine, -660.0)
+        assert [(type(m), m.session_id) for m in out] == [
+            (AttributionPending, "s1"),
+            (AttributionPending, "s2"),
+        ]

@@ -226,3 +226,71 @@ def test_tracks_long_silent_are_forgotten_and_decisions_stay_the_same() -> None:
     sessions.sample("fresh", FloorSample(200_000.0, (5.0, 5.0)))
     sessions.advance(200_000.0 + FORGET_AFTER_S / 2)
     assert sessions.known_tracks == 1
+
+
+def switch_at_the_entry(s: TrackSessions) -> None:
+    """S1 (one person) enters at 10.0; trk-1 starts at the gate, ends at 11.0; trk-2 goes on.
+
+    trk-2 starts one tracker period later 0.22 m from where trk-1 ended, and
+    itself within the gate's radius: a binder candidate as well.
+    """
+    s.entered(entered("S1", 10.0))
+    see(s, "trk-1", 10.5, (1.2, 0.9))
+    see(s, "trk-1", 11.0, (1.3, 1.2))  # last seen under this id
+    assert see(s, "trk-2", 11.5, (1.4, 1.4)) == [sample_msg("trk-2", None, 11.5, (1.4, 1.4))]
+    see(s, "trk-2", 12.0, (1.6, 1.8))
+
+
+def test_id_switch_at_the_entry_before_binding_is_one_person_not_a_rival() -> None:
+    s = sessions()
+    switch_at_the_entry(s)
+    assert s.advance(13.9) == []  # continued at 12.1, but nobody is bound yet
+    # before the change the next two failed: a track starting at the gate was never
+    # checked for continuation (counts stayed empty), and at 14.0 the binder saw two
+    # candidates for one entry: {"ambiguous": 1}, nobody bound, no message
+    assert s.counts == {"track_continued": 1}
+    assert s.advance(14.0) == [
+        sample_msg("trk-1", "S1", 11.0, (1.3, 1.2)),
+        sample_msg("trk-2", "S1", 12.0, (1.6, 1.8)),
+    ]
+    assert s.counts == {"bound": 1, "track_continued": 1}
+    assert see(s, "trk-2", 14.5, (2.0, 2.2)) == [sample_msg("trk-2", "S1", 14.5, (2.0, 2.2))]
+    assert s.next_due() == math.inf
+    # trk-2 holds S1 now: its exit closes S1
+    see(s, "trk-2", 30.0, (9.0, 0.3))
+    s.exited(Exited(source="out-a", t_mono=30.0))
+    assert s.advance(30.6) == [Exited(source="out-a", t_mono=30.0, session_id="S1")]
+
+
+def test_second_person_at_the_entry_while_the_first_is_still_seen_is_no_continuation() -> None:
+    s = sessions()
+    s.entered(replace(entered("S1", 10.0), person=1, group_size=2))
+    see(s, "trk-1", 10.5, (1.2, 0.9))
+    see(s, "trk-1", 11.0, (1.3, 1.2))
+    s.entered(replace(entered("S1", 11.4), person=2, group_size=2))
+    see(s, "trk-2", 11.5, (1.4, 1.4))  # where trk-1 was last seen, as after an id switch ...
+    see(s, "trk-1", 11.5, (1.4, 1.7))  # ... but trk-1 is still there: a second person
+    see(s, "trk-2", 12.0, (1.3, 1.5))
+    see(s, "trk-1", 12.0, (1.5, 2.1))
+    assert s.advance(13.9) == []
+    assert s.counts == {}  # trk-2 neither continued nor "not continued": it waits for the binder
+    assert s.advance(14.0) == [sample_msg("trk-1", "S1", 12.0, (1.5, 2.1))]
+    assert s.advance(15.4) == [sample_msg("trk-2", "S1", 12.0, (1.3, 1.5))]
+    assert s.counts == {"bound": 2}
+
+
+def test_a_second_id_switch_before_binding_still_follows_the_first_track() -> None:
+    # trk-1 -> trk-2 -> trk-3 inside the binder window: one person, bound once, and the
+    # session reaches all three tracks' evidence
+    s = sessions()
+    switch_at_the_entry(s)
+    see(s, "trk-3", 12.5, (1.7, 2.0))
+    assert s.advance(13.2) == []
+    assert s.counts == {"track_continued": 2}
+    published = s.advance(14.0)
+    assert [(m.track_id, m.session_id) for m in published] == [
+        ("trk-1", "S1"),
+        ("trk-2", "S1"),
+        ("trk-3", "S1"),
+    ]
+    assert s.counts == {"bound": 1, "track_continued": 2}

@@ -141,6 +141,17 @@ class _Item:
     blocked: list[str] = field(default_factory=list)
     best_score: dict[str, float] = field(default_factory=dict)  # per track, at the last look
 
+    @property
+    def one_hand(self) -> bool:
+        """Whether one hand made the change: a put, or a take of a single unit.
+
+        Such a change is attributed at its onset; a take of several units may
+        be several shoppers' (see :mod:`vision_core.inference.attribution`).
+        """
+        if self.change.kind == "put":
+            return True
+        return self.products is not None and sum(q for _, q in self.products.items) == 1
+
 
 class CheckoutEngine:
     """Pure and synchronous: every answer follows from the messages fed, in order.
@@ -295,7 +306,13 @@ class CheckoutEngine:
         a shopper standing at a shelf from re-deciding on every frame.
         """
         change = item.change
-        score = score_track(alone, self.shelves[change.shelf_id], change, self._attribution)
+        score = score_track(
+            alone,
+            self.shelves[change.shelf_id],
+            change,
+            self._attribution,
+            at_onset=item.one_hand,
+        )
         return score is not None and score.score > item.best_score.get(alone.track_id, 0.0)
 
     def _on_change(self, change: ShelfChange) -> list[Message]:
@@ -331,6 +348,7 @@ class CheckoutEngine:
             self._tracks.values(),
             now_mono=self.now_mono,
             settings=self._attribution,
+            at_onset=item.one_hand,
         )
         item.best_score = {c.track_id: c.score for c in attribution.candidates}
         final = self.now_mono >= item.deadline_mono
@@ -340,11 +358,9 @@ class CheckoutEngine:
 
     def _decide_take(self, item: _Item, attribution: Attribution, final: bool) -> list[Message]:
         clear = attribution.decision in (Decision.CONFIDENT, Decision.SESSION)
-        products = item.products
         # a clear single unit cannot be two hands' take: skip the split (most takes)
-        one_unit = products is not None and sum(q for _, q in products.items) == 1
         shares = None
-        if not (clear and one_unit):
+        if not (clear and item.one_hand):
             shares = split_take(
                 item.change,
                 self.shelves[item.change.shelf_id],

@@ -7,6 +7,15 @@ weight that is 1 inside the window and falls off outside it
 (``time_sigma_s``: tracks and scales have separate clocks and latencies).
 A track's score is its best sample, 0..1.
 
+A change one hand made (a single unit lifted or set down) is scored
+``at_onset``: the weight starts to change the moment the item leaves the
+board or touches it, so that hand was at the spot then, give or take
+``onset_slack_s``, with ``onset_sigma_s`` falling off beyond. A second
+shopper reaching into the same facing while the board still settles is
+then no contender, where the whole window would have made the two a tie.
+A change that may be several hands' work (several units) keeps the window:
+a hand that came in halfway may have moved part of it.
+
 A track whose wrists the cameras never saw in the (padded) window is scored
 by its body instead: a Gaussian of the body's distance less an arm's reach
 (``body_sigma_m``), scaled by ``body_weight`` (< 1, default 0.6). A body
@@ -201,8 +210,15 @@ class AttributionSettings:
     min_score: float = 0.3
     contender_ratio: float = 0.5
     wait_s: float = 10.0
+    onset_slack_s: float = 0.5
+    onset_sigma_s: float = 0.15
 
     def __post_init__(self) -> None:
+        if not (self.onset_slack_s >= 0 and self.onset_sigma_s > 0):
+            raise ValueError(
+                f"onset_slack_s must be >= 0 and onset_sigma_s > 0, got "
+                f"{self.onset_slack_s} and {self.onset_sigma_s}"
+            )
         if not 0.0 < self.body_weight < 1.0:
             raise ValueError(
                 f"body_weight must be within 0..1 (exclusive: body evidence is weaker "
@@ -215,9 +231,19 @@ def score_track(
     shelf: ShelfLocation,
     change: ShelfChange,
     settings: AttributionSettings,
+    *,
+    at_onset: bool = False,
 ) -> TrackScore | None:
-    """The track's best sample near the event, or None when it has no sample in the window."""
-    start, end = change.started_mono, change.t_mono
+    """The track's best sample near the event, or None when it has no sample in the window.
+
+    ``at_onset``: time is scored around the change's onset, not over its window.
+    """
+    if at_onset:
+        start = change.started_mono - settings.onset_slack_s
+        end = change.started_mono + settings.onset_slack_s
+        time_sigma_s = settings.onset_sigma_s
+    else:
+        start, end, time_sigma_s = change.started_mono, change.t_mono, settings.time_sigma_s
     if change.position_m is not None:
         spot = shelf.point_at(change.position_m)
 
@@ -237,7 +263,7 @@ def score_track(
         if hands_seen and not sample.hands_m:
             continue  # the wrists were seen elsewhere: the body does not rescue the track
         outside = max(start - sample.t_mono, 0.0, sample.t_mono - end)
-        t = outside / settings.time_sigma_s
+        t = outside / time_sigma_s
         if sample.hands_m:
             point = min(sample.hands_m, key=distance)
             d = distance(point)
@@ -269,12 +295,17 @@ def attribute(
     *,
     now_mono: float | None = None,
     settings: AttributionSettings | None = None,
+    at_onset: bool = False,
 ) -> Attribution:
-    """Decide whose hand moved the weight; ``now_mono`` (default: event end) bounds the wait."""
+    """Decide whose hand moved the weight; ``now_mono`` (default: event end) bounds the wait.
+
+    ``at_onset``: one hand made the change (see the module docstring).
+    """
     settings = settings or AttributionSettings()
     if change.shelf_id != shelf.shelf_id:
         raise ValueError(f"change is for shelf {change.shelf_id!r}, not {shelf.shelf_id!r}")
-    scores = [s for s in (score_track(t, shelf, change, settings) for t in tracks) if s]
+    scored = (score_track(t, shelf, change, settings, at_onset=at_onset) for t in tracks)
+    scores = [s for s in scored if s]
     scores.sort(key=lambda s: (-s.score, s.distance_m, s.track_id))
     ranked = tuple(scores)
     now = change.t_mono if now_mono is None else now_mono

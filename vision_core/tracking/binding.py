@@ -159,6 +159,19 @@ class SessionBinder:
         candidates.sort(key=lambda c: c.start_mono)
         return best[1]
 
+    def withdraw(self, track_id: str) -> bool:
+        """Stop treating a track as a new person (it continues another one); whether it was."""
+        for gate_id, candidates in self._candidates.items():
+            kept = [c for c in candidates if c.track.track_id != track_id]
+            if len(kept) != len(candidates):
+                self._candidates[gate_id] = kept
+                return True
+        return False
+
+    def is_candidate(self, track_id: str) -> bool:
+        """Whether the track waits for an entry to claim it."""
+        return any(c.track.track_id == track_id for cs in self._candidates.values() for c in cs)
+
     def advance(self, now_mono: float) -> tuple[BindingDecision, ...]:
         """Decide every entry whose window has closed by ``now_mono``, and orphaned tracks."""
         decisions: list[BindingDecision] = []

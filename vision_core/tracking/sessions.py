@@ -8,9 +8,12 @@ same decisions on the same inputs:
 
 - a new track near an entry gate right after an entry gets that entry's
   session from :class:`~vision_core.tracking.binding.SessionBinder`;
-- a track that starts away from every entry gate (the tracker switched ids
-  mid-store) takes the session of a bound track that ended where it started,
-  just before (``continue_tracks``), else stays unbound;
+- a track that starts where another ended just before (the tracker switched
+  ids) continues it (``continue_tracks``): it takes its session, or, when
+  the ended track still waits for the binder (a person who just came in),
+  it is no new person at the gate but gets that track's session when the
+  binder gives it one. A track that starts away from every entry gate and
+  continues nothing stays unbound;
 - an id that swaps between two people is found by appearance, when samples
   carry an embedding (:mod:`vision_core.tracking.reid`): the track takes the
   session of the person it follows now, and is published under a new id
@@ -158,6 +161,7 @@ class TrackSessions:
         self._tracks: dict[str, ShopperTrack] = {}  # first sample only: all binding needs
         self._last: dict[str, FloorSample] = {}
         self._exited_tracks: set[str] = set()  # out, or continued under another id
+        self._followers: dict[str, list[str]] = {}  # unbound ended track -> tracks continuing it
         self._appearance = AppearanceTracker(self.settings.reid)
         self._session_of_identity: dict[str, str] = {}
         self._moves: Counter[str] = Counter()  # re-identifications per track: its published id
@@ -187,8 +191,8 @@ class TrackSessions:
             track = ShopperTrack(track_id, None, (sample,))
             self._tracks[track_id] = track
             self._appearance.start(track_id, track_id)
-            gate = self._binder.track_started(track)
-            if gate is None and self.settings.continue_tracks:
+            self._binder.track_started(track)
+            if self.settings.continue_tracks:
                 self._later(sample.t_mono, _TrackStart(track_id, sample.t_mono))
         self._last[track_id] = sample
         if appearance:
@@ -276,6 +280,7 @@ class TrackSessions:
             del self._last[track_id]
             del self._tracks[track_id]
             self._exited_tracks.discard(track_id)
+            self._followers.pop(track_id, None)
             self._appearance.forget(track_id)
             self._moves.pop(track_id, None)
         self._appearance.prune(horizon)
@@ -290,8 +295,12 @@ class TrackSessions:
         self._seq += 1
         heapq.heappush(self._timers, (event_t + self.settings.exit_delay_s, self._seq, what))
 
-    def _ended(self, end_t: float, near: Point, radius_m: float) -> str | None:
+    def _ended(
+        self, end_t: float, near: Point, radius_m: float, *, waiting: bool = False
+    ) -> str | None:
         """The bound track, not yet out, whose samples stopped near ``near`` by ``end_t``.
+
+        ``waiting``: a track the binder has not decided yet counts as well.
 
         A track still in the store shows a sample within one tracker period
         (``exit_delay_s`` covers it), so a track seen after ``end_t`` did not end.
@@ -302,7 +311,9 @@ class TrackSessions:
         best: tuple[float, str] | None = None
         for track_id, last in self._last.items():
             track = self._tracks[track_id]
-            if track.session_id is None or track_id in self._exited_tracks:
+            if track_id in self._exited_tracks:
+                continue
+            if track.session_id is None and not (waiting and self._waits_for_binder(track_id)):
                 continue
             if not end_t - lookback_s <= last.t_mono <= end_t + ENDED_SLACK_S:
                 continue
@@ -312,26 +323,40 @@ class TrackSessions:
         return None if best is None else best[1]
 
     def _continue_track(self, start: _TrackStart) -> list[Message]:
-        """A track that started away from the entry continues one that just ended there."""
+        """A new track continues one that just ended where it started (a tracker id switch).
+
+        At an entry gate a new track is a binder candidate too: when it
+        continues a track the binder still waits on, it is withdrawn (one
+        person, one candidate) and follows that track's binding.
+        """
         track = self._tracks[start.track_id]
         if track.session_id is not None:
             return []
         first = track.between(-math.inf, math.inf)[0]
         # the ended track's last sample must come before the new one's first (slack both ways)
         ended = self._ended(
-            start.t_mono - 2 * ENDED_SLACK_S, first.body_m, self.settings.continue_radius_m
+            start.t_mono - 2 * ENDED_SLACK_S,
+            first.body_m,
+            self.settings.continue_radius_m,
+            waiting=True,
         )
         if ended is None:
-            self.counts["track_not_continued"] += 1
-            _LOGGER.debug("track %s started away from the entry: stays unbound", start.track_id)
+            if not self._binder.is_candidate(start.track_id):
+                self.counts["track_not_continued"] += 1
+                _LOGGER.debug("track %s started away from the entry: stays unbound", start.track_id)
             return []
+        self._binder.withdraw(start.track_id)
         self.counts["track_continued"] += 1
         self._exited_tracks.add(ended)  # its person goes on under the new id
-        session_id = self._tracks[ended].session_id
-        track.session_id = session_id
         identity = self._appearance.identity_of(ended)
         if identity is not None:
             self._appearance.start(start.track_id, identity)
+        session_id = self._tracks[ended].session_id
+        if session_id is None:
+            self._followers.setdefault(ended, []).append(start.track_id)
+            _LOGGER.info("track %s continues track %s, not bound yet", start.track_id, ended)
+            return []
+        track.session_id = session_id
         _LOGGER.info("track %s continues track %s: session %s", start.track_id, ended, session_id)
         return [self._track_sample(start.track_id, session_id, self._last[start.track_id])]
 
@@ -343,14 +368,33 @@ class TrackSessions:
             if decision.kind is not BindingKind.BOUND:
                 continue
             # tell the checkout now: the track's evidence so far becomes its session's
-            for track_id in decision.track_ids:
+            for track_id in self._with_followers(decision.track_ids):
+                if (known := self._tracks.get(track_id)) is not None:
+                    known.session_id = decision.session_id
                 identity = self._appearance.identity_of(track_id)
                 if identity is not None and decision.session_id is not None:
                     self._session_of_identity[identity] = decision.session_id
+                # a track continued under another id before it was bound still gets it:
+                # its samples so far are this session's evidence too
                 last = self._last.get(track_id)
-                if last is None or track_id in self._exited_tracks:
-                    continue
-                out.append(self._track_sample(track_id, decision.session_id, last))
+                if last is not None:
+                    out.append(self._track_sample(track_id, decision.session_id, last))
+        return out
+
+    def _waits_for_binder(self, track_id: str) -> bool:
+        """Whether the binder may still give the track a session (itself or one it continues)."""
+        if self._binder.is_candidate(track_id):
+            return True
+        return any(track_id in followers for followers in self._followers.values())
+
+    def _with_followers(self, track_ids: Iterable[str]) -> list[str]:
+        """The tracks and, in turn, every track that continued one of them."""
+        out: list[str] = []
+        todo = list(track_ids)
+        while todo:
+            track_id = todo.pop(0)
+            out.append(track_id)
+            todo.extend(self._followers.pop(track_id, ()))
         return out
 
     def _decide_exit(self, passage: _ExitPassage) -> list[Message]:
