@@ -18,6 +18,9 @@ from typing import ClassVar, Literal
 
 from devices.bus import Bus, Message
 from devices.scale import ShelfWeights
+from vision_core.shelf_steps import Step, StepSettings, split_steps
+
+DEFAULT_STEPS = StepSettings()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -31,6 +34,12 @@ class ShelfChange(Message):
     per-cell split is what can still tell their two weights apart
     (``vision_core.inference.split``). Empty where a change is built without
     them (the detector always fills it in).
+
+    ``one_lift``: the detector looked for lifts and puts that followed each
+    other inside the change (:mod:`vision_core.shelf_steps`) and found this
+    one only, so one hand's grab made it, however many units it holds
+    (hands grabbing at the same moment excepted: the cells tell those).
+    False when nobody looked (step splitting off, a change built elsewhere).
     """
 
     durable: ClassVar[bool] = True
@@ -40,6 +49,7 @@ class ShelfChange(Message):
     started_mono: float
     position_m: float | None
     cell_deltas_g: tuple[float, ...] = ()
+    one_lift: bool = False
 
 
 def cell_positions_m(cells: int, length_m: float) -> list[float]:
@@ -66,9 +76,12 @@ class ShelfChangeDetector:
     """Stable -> unstable -> stable detector for one shelf.
 
     ``min_change_g`` is the smallest change reported; below it the shelf is
-    treated as unchanged (drift and noise), and the new level is adopted.
+    treated as unchanged (drift and noise), and the new level adopted.
     ``min_stable_samples`` consecutive stable samples make a state stable:
     one stable flag in the middle of an oscillation is not a settled shelf.
+    Lifts and puts that follow each other before the board settles are
+    told apart by :mod:`vision_core.shelf_steps` (``steps``; None turns it
+    off): each becomes a change of its own, from its own start.
     """
 
     def __init__(
@@ -78,45 +91,79 @@ class ShelfChangeDetector:
         *,
         min_change_g: float = 8.0,
         min_stable_samples: int = 3,
+        steps: StepSettings | None = DEFAULT_STEPS,
     ) -> None:
         self.shelf_id = shelf_id
         self.length_m = length_m
         self.min_change_g = min_change_g
         self.min_stable_samples = min_stable_samples
+        self.steps = steps
         self._baseline: tuple[float, ...] | None = None
         self._moving_since: float | None = None
         self._stable_run = 0
+        self._stretch: list[ShelfWeights] = []  # samples since the board began to move
 
-    def feed(self, sample: ShelfWeights) -> ShelfChange | None:
-        """Feed one sample; returns a change when the shelf settles at a new level."""
+    def feed(self, sample: ShelfWeights) -> list[ShelfChange]:
+        """Feed one sample; the changes it completes (when the shelf settles), in time order."""
+        if self._moving_since is not None:
+            self._stretch.append(sample)
         if not sample.all_stable:
             self._stable_run = 0
             if self._moving_since is None and self._baseline is not None:
                 self._moving_since = sample.t_mono
-            return None
+                self._stretch = [sample]
+            return []
         self._stable_run += 1
         if self._stable_run < self.min_stable_samples:
-            return None
+            return []
         if self._baseline is None:
             self._baseline = sample.weights_g
-            return None
-        deltas = tuple(a - b for a, b in zip(sample.weights_g, self._baseline, strict=True))
-        total = math.fsum(deltas)
+            return []
+        before, stretch = self._baseline, self._stretch
+        self._baseline, self._stretch = sample.weights_g, []
         started = self._moving_since if self._moving_since is not None else sample.t_mono
         self._moving_since = None
-        if abs(total) < self.min_change_g:
-            self._baseline = sample.weights_g  # follow slow drift while nothing happens
-            return None
-        self._baseline = sample.weights_g
+        steps = self._steps(stretch, before, sample.weights_g)
+        if len(steps) > 1:
+            return [
+                self._change(sample, step.started_mono, end, step.cell_deltas_g)
+                for step, end in zip(
+                    steps, [*(s.ended_mono for s in steps[:-1]), sample.t_mono], strict=True
+                )
+            ]
+        deltas = tuple(a - b for a, b in zip(sample.weights_g, before, strict=True))
+        if abs(math.fsum(deltas)) < self.min_change_g:
+            return []  # nothing happened, or slow drift: the new level is followed
+        return [self._change(sample, started, sample.t_mono, deltas)]
+
+    def _steps(
+        self, stretch: list[ShelfWeights], before: tuple[float, ...], after: tuple[float, ...]
+    ) -> list[Step]:
+        """The stretch's steps; one (or none) when splitting is off or finds nothing to split."""
+        if self.steps is None or len(stretch) < 2:
+            return []
+        steps = split_steps(
+            [s.t_mono for s in stretch], [s.weights_g for s in stretch], before, after, self.steps
+        )
+        # a step too small to report would lose its grams: keep the stretch whole then
+        if any(abs(math.fsum(s.cell_deltas_g)) < self.min_change_g for s in steps):
+            return []
+        return steps
+
+    def _change(
+        self, sample: ShelfWeights, started: float, t_mono: float, deltas: tuple[float, ...]
+    ) -> ShelfChange:
+        total = math.fsum(deltas)
         return ShelfChange(
             source=sample.source,
-            t_mono=sample.t_mono,
+            t_mono=t_mono,
             shelf_id=self.shelf_id,
             kind="take" if total < 0 else "put",
             delta_g=total,
             started_mono=started,
             position_m=split_position_m(deltas, self.length_m),
             cell_deltas_g=deltas,
+            one_lift=self.steps is not None,
         )
 
 
@@ -143,8 +190,7 @@ class ShelfChangeService:
             async for sample in sub:
                 assert isinstance(sample, ShelfWeights)
                 detector = self.detectors.get(sample.shelf_id)
-                change = None if detector is None else detector.feed(sample)
-                if change is not None:
+                for change in [] if detector is None else detector.feed(sample):
                     self.changes += 1
                     await self.bus.publish(change)
         finally:

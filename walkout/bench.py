@@ -219,8 +219,7 @@ async def run_store(duration_s: float) -> tuple[BenchResult, StoreConfig]:
                             result.samples[message.shelf_id] = (
                                 result.samples.get(message.shelf_id, 0) + 1
                             )
-                            change = detectors[message.shelf_id].feed(message)
-                            if change is not None:
+                            for change in detectors[message.shelf_id].feed(message):
                                 result.changes.setdefault(change.shelf_id, []).append(change)
 
                 async with asyncio.TaskGroup() as group:

@@ -363,8 +363,7 @@ class StoreReplay:
             stable=record.stable,
             overload=(False,) * len(record.cells_g),
         )
-        change = self._detectors[record.shelf_id].feed(weights)
-        if change is not None:
+        for change in self._detectors[record.shelf_id].feed(weights):
             self._collect(self.checkout.feed(change))
 
     def _on_track(self, record: TrackRecord) -> None:

@@ -101,7 +101,7 @@ def test_deadline_reached_on_a_gate_event_reviews_every_blocked_session(tmp_path
 def test_late_samples_break_the_tie_and_the_receipt_waits_for_the_line(tmp_path: Path):
     # Bodies 0.9 m from the spot, no hands seen: body evidence is worth 0.6 of a hand's,
     # 0.424 (s1) and 0.422 (s2), a tie. Then a sample that a lagging camera delivers
-    # late shows s1's hand in the shelf 0.2 s after the onset (10.0): 0.991, and
+    # late shows s1's hand in the shelf 0.1 s after the onset (10.0): 0.991, and
     # 0.422 < 0.5 x 0.991.
     with store(tmp_path / "l.db") as engine:
         feed_all(engine, [*admit("s1", 1.0), *admit("s2", 2.0)])
@@ -121,7 +121,7 @@ def test_late_samples_break_the_tie_and_the_receipt_waits_for_the_line(tmp_path:
             (AttributionPending, "s2"),
         ]
         assert [type(m) for m in engine.feed(leave("s1", 11.0))] == [MemberExited]
-        out = engine.feed(sample("t1", "s1", 10.2, (2.5, 0.5), (2.5, 0.02), "s1/1"))
+        out = engine.feed(sample("t1", "s1", 10.1, (2.5, 0.5), (2.5, 0.02), "s1/1"))
         assert [(type(m), m.session_id) for m in out] == [
             (LineAdded, "s1"),
             (AttributionResolved, "s1"),

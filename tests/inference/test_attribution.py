@@ -38,6 +38,19 @@ def test_shelf_location_geometry():
     assert SHELF.distance_m((1.0, 0.0), None) == pytest.approx(1.0)  # beyond the start
 
 
+def test_distance_is_the_distance_to_the_nearest_point_or_the_given_spot():
+    # a slanted board: 3-4-5 triangle, 5 m long
+    slanted = ShelfLocation("B1", (1.0, 1.0), (4.0, 5.0))
+    assert slanted.distance_m((1.0 - 4.0, 1.0 + 3.0), None) == pytest.approx(5.0)  # beside start
+    assert slanted.distance_m((2.5 + 4.0, 3.0 - 3.0), None) == pytest.approx(5.0)  # off the middle
+    assert slanted.distance_m((7.0, 9.0), None) == pytest.approx(5.0)  # past the end
+    assert slanted.distance_m((1.0, 1.0), 2.5) == pytest.approx(2.5)  # to the spot 2.5 m along
+    assert slanted.distance_m((1.0, 1.0), 9.0) == pytest.approx(5.0)  # spot clamped to the end
+    point = ShelfLocation("C1", (2.0, 2.0), (2.0, 2.0))  # degenerate: a point
+    assert point.distance_m((5.0, 6.0), None) == pytest.approx(5.0)
+    assert point.distance_m((5.0, 6.0), 0.3) == pytest.approx(5.0)
+
+
 def test_one_shopper_at_the_shelf_is_confident():
     result = attribute(EVENT, SHELF, [reaching("t1", "s1", 2.5)])
     assert result.decision is Decision.CONFIDENT

@@ -14,7 +14,12 @@ from vision_core.checkout.messages import TrackSample
 from vision_core.inference.attribution import FloorSample
 from vision_core.tracking.binding import BindingError, BindingSettings, EntryGate
 from vision_core.tracking.floor import Point
-from vision_core.tracking.sessions import FORGET_AFTER_S, TrackSessions, TrackSessionSettings
+from vision_core.tracking.sessions import (
+    EXIT_LOOKS,
+    FORGET_AFTER_S,
+    TrackSessions,
+    TrackSessionSettings,
+)
 
 ENTRY = EntryGate("gate-in", (1.0, 0.5))
 OUT_A = (9.0, 0.0)
@@ -294,3 +299,147 @@ def test_a_second_id_switch_before_binding_still_follows_the_first_track() -> No
         ("trk-3", "S1"),
     ]
     assert s.counts == {"bound": 1, "track_continued": 2}
+
+
+# --- a crowded exit: people of other sessions wait there, the tracker misses a frame ------------
+
+DELAY = SETTINGS.exit_delay_s
+EXIT_T = 41.2  # the leaver passes out-a; tracker samples every 0.5 s: 40.0, 40.5, 41.0, 41.5 ...
+LEFT = Exited(source="out-a", t_mono=EXIT_T)
+
+
+def waiting_at_out_a(s: TrackSessions, second: str = "S2") -> None:
+    """trk-1 (S1) and trk-2 (``second``) wait at out-a; trk-1's person passes at ``EXIT_T``.
+
+    trk-1's samples stop at 41.0 (0.8 m from the gate point); trk-2 stands
+    nearer (0.4 m) and its 41.5 sample is missed, so at the first look
+    (``EXIT_T + DELAY``) both seem to have ended at the gate.
+    """
+    if second == "S1":  # a group of two: both people of S1
+        s.entered(replace(entered("S1", 10.0), person=1, group_size=2))
+        see(s, "trk-1", 10.5, (1.2, 0.9))
+        s.entered(replace(entered("S1", 11.5), person=2, group_size=2))
+        see(s, "trk-2", 12.0, (1.2, 0.9))
+        see(s, "trk-1", 12.0, (2.0, 2.5))  # still seen: trk-2 is a second person
+        assert s.advance(20.0) == [
+            sample_msg("trk-1", "S1", 12.0, (2.0, 2.5)),
+            sample_msg("trk-2", "S1", 12.0, (1.2, 0.9)),
+        ]
+    else:
+        bound_track(s, "S1", "trk-1", 10.0)
+        bound_track(s, second, "trk-2", 20.0)
+    for t in (40.0, 40.5, 41.0):
+        see(s, "trk-1", t, (9.0, 0.8))
+        see(s, "trk-2", t, (9.0, 0.4))
+    assert s.exited(LEFT) == []
+
+
+def test_crowded_exit_waits_until_the_missed_person_shows_again() -> None:
+    s = sessions()
+    waiting_at_out_a(s)
+    # before the change this failed: at the first look the nearer track was taken,
+    # [Exited(..., session_id="S2")], and S1's session never closed
+    assert s.advance(EXIT_T + DELAY) == []
+    assert s.next_due() == pytest.approx(EXIT_T + 2 * DELAY)
+    # trk-2 shows again: it is still inside, so the passage was trk-1's; decided at once,
+    # before trk-2's own sample
+    assert s.advance(42.0) == []
+    assert s.sample("trk-2", FloorSample(42.0, (9.0, 0.4))) == [
+        Exited(source="out-a", t_mono=EXIT_T, session_id="S1"),
+        sample_msg("trk-2", "S2", 42.0, (9.0, 0.4)),
+    ]
+    # S2 stays open (trk-2 was not counted out): its own passage later closes it
+    see(s, "trk-2", 42.5, (9.0, 0.2))
+    s.exited(Exited(source="out-a", t_mono=42.7))
+    assert s.advance(42.7 + DELAY) == [Exited(source="out-a", t_mono=42.7, session_id="S2")]
+    assert s.counts["exit_unbound"] == 0
+
+
+def test_crowded_exit_nobody_shows_again_the_nearest_wins_at_the_last_look() -> None:
+    s = sessions()
+    waiting_at_out_a(s)  # trk-2 is never seen again (gone out unseen, or lost by the cameras)
+    # before the change the first look already gave [Exited(..., session_id="S2")]
+    for look in range(1, EXIT_LOOKS):
+        assert s.advance(EXIT_T + look * DELAY) == []
+    last_look = EXIT_T + EXIT_LOOKS * DELAY
+    assert s.next_due() == pytest.approx(last_look)
+    assert s.advance(last_look - 0.01) == []
+    assert s.advance(last_look) == [Exited(source="out-a", t_mono=EXIT_T, session_id="S2")]
+    assert s.next_due() == math.inf
+
+
+def test_group_waiting_at_the_exit_is_decided_at_once() -> None:
+    s = sessions()
+    waiting_at_out_a(s, second="S1")  # both tracks are S1's: no need to wait
+    # passes on the previous behaviour as well; fails when the wait is applied to any
+    # several tracks, not only to tracks of several sessions (the first look gives [])
+    assert s.advance(EXIT_T + DELAY) == [Exited(source="out-a", t_mono=EXIT_T, session_id="S1")]
+    assert s.next_due() == math.inf
+
+
+def test_a_passage_decided_by_a_sample_is_not_decided_again_by_its_later_looks() -> None:
+    s = sessions()
+    waiting_at_out_a(s)
+    # before the change the first assert failed ([Exited(..., session_id="S2")] at once)
+    assert s.advance(EXIT_T + DELAY) == []
+    assert see(s, "trk-2", 42.0, (9.0, 0.4))[0] == Exited(
+        source="out-a", t_mono=EXIT_T, session_id="S1"
+    )
+    see(s, "trk-2", 42.5, (9.0, 0.4))
+    # the second look (42.4) is still in the timers: deciding the passage again there would
+    # find nobody ended (trk-1 is out, trk-2 seen) and count a spurious unbound exit, or,
+    # with another track of S1 still looking ended, count S1 out twice
+    assert s.advance(EXIT_T + EXIT_LOOKS * DELAY + 1.0) == []
+    assert s.counts["exit_unbound"] == 0
+    assert s.next_due() == math.inf
+
+
+def test_three_sessions_at_the_exit_each_sample_narrows_the_candidates() -> None:
+    # S1 leaves; S2 and S3 wait nearer and are both missed once: trk-2's sample leaves
+    # trk-1 and trk-3 (two sessions, still put off), trk-3's decides; the timers left
+    # (second look, and the third look twice over) decide nothing more
+    s = sessions()
+    waiting_at_out_a(s)
+    bound_track(s, "S3", "trk-3", 30.0)
+    for t in (40.0, 40.5, 41.0):
+        see(s, "trk-3", t, (9.0, 0.0))
+    # before the change: [Exited(..., session_id="S3")] here (nearest at the first look)
+    assert s.advance(EXIT_T + DELAY) == []
+    assert see(s, "trk-2", 42.0, (9.0, 0.4)) == [sample_msg("trk-2", "S2", 42.0, (9.0, 0.4))]
+    assert see(s, "trk-3", 42.0, (9.0, 0.0)) == [
+        Exited(source="out-a", t_mono=EXIT_T, session_id="S1"),
+        sample_msg("trk-3", "S3", 42.0, (9.0, 0.0)),
+    ]
+    assert s.advance(EXIT_T + EXIT_LOOKS * DELAY + 1.0) == []
+    assert s.counts["exit_unbound"] == 0
+    assert s.next_due() == math.inf
+
+
+def test_a_candidate_seen_again_after_the_second_look_does_not_use_up_the_last_look() -> None:
+    # S2 and S3 (the nearest) are both missed twice; trk-2 showing again must not end
+    # the wait: trk-3 shows in the same frame, and the passage is S1's
+    s = sessions()
+    waiting_at_out_a(s)
+    bound_track(s, "S3", "trk-3", 30.0)
+    for t in (40.0, 40.5, 41.0):
+        see(s, "trk-3", t, (9.0, 0.0))
+    assert s.advance(EXIT_T + DELAY) == []
+    assert s.advance(EXIT_T + 2 * DELAY) == []
+    assert see(s, "trk-2", 42.5, (9.0, 0.4)) == [sample_msg("trk-2", "S2", 42.5, (9.0, 0.4))]
+    out = see(s, "trk-3", 42.5, (9.0, 0.0))
+    assert out[0] == Exited(source="out-a", t_mono=EXIT_T, session_id="S1")
+    assert s.advance(50.0) == []
+
+
+def test_a_group_member_counted_out_in_the_others_place_is_found_at_its_own_passage() -> None:
+    # a group of two waits at the exit; the nearer one (still inside, a frame missed) is
+    # counted out for the first passage: right session, wrong track. When it shows again
+    # the other is marked out instead, and its own passage 2 s later closes the group
+    s = sessions()
+    waiting_at_out_a(s, second="S1")
+    assert s.advance(EXIT_T + DELAY) == [Exited(source="out-a", t_mono=EXIT_T, session_id="S1")]
+    for t in (42.0, 42.5, 43.0):
+        see(s, "trk-2", t, (9.0, 0.4))
+    assert s.exited(Exited(source="out-a", t_mono=43.2)) == []
+    assert s.advance(43.2 + DELAY) == [Exited(source="out-a", t_mono=43.2, session_id="S1")]
+    assert s.counts["exit_unbound"] == 0

@@ -15,6 +15,10 @@ def sample(t, weights, stable=True):
     )
 
 
+def feed_all(detector, samples):
+    return [change for s in samples for change in detector.feed(s)]
+
+
 def test_position_from_split_by_lever_rule():
     # 300 g at 0.3 m of a 1.2 m board on 4 cells at 0, 0.4, 0.8, 1.2 m: 1/4 on cell 0, 3/4 on cell 1
     assert split_position_m((75.0, 225.0, 0.0, 0.0), 1.2) == pytest.approx(0.3)
@@ -23,11 +27,11 @@ def test_position_from_split_by_lever_rule():
 
 def test_take_reported_once_after_settling():
     detector = ShelfChangeDetector("A1", 1.2)
-    events = [detector.feed(sample(t, [500, 500, 500, 500])) for t in range(3)]
-    events.append(detector.feed(sample(3, [480, 300, 500, 500], stable=False)))
-    events.append(detector.feed(sample(4, [450, 260, 500, 500], stable=False)))
-    events += [detector.feed(sample(t, [450, 350, 500, 500])) for t in range(5, 9)]
-    found = [e for e in events if e is not None]
+    samples = [sample(t, [500, 500, 500, 500]) for t in range(3)]
+    samples.append(sample(3, [480, 300, 500, 500], stable=False))
+    samples.append(sample(4, [450, 260, 500, 500], stable=False))
+    samples += [sample(t, [450, 350, 500, 500]) for t in range(5, 9)]
+    found = feed_all(detector, samples)
     assert len(found) == 1
     assert found[0].kind == "take"
     assert found[0].delta_g == pytest.approx(-200)
@@ -43,10 +47,10 @@ def test_put_reports_each_cells_share_by_lever_rule():
     before = (410.0, 520.0, 385.0, 450.0)
     after = tuple(b + e for b, e in zip(before, expected, strict=True))
     detector = ShelfChangeDetector("A1", 1.2)
-    events = [detector.feed(sample(t, before)) for t in range(3)]
-    events.append(detector.feed(sample(3, (430.0, 700.0, 400.0, 450.0), stable=False)))
-    events += [detector.feed(sample(t, after)) for t in range(4, 8)]
-    found = [e for e in events if e is not None]
+    samples = [sample(t, before) for t in range(3)]
+    samples.append(sample(3, (430.0, 700.0, 400.0, 450.0), stable=False))
+    samples += [sample(t, after) for t in range(4, 8)]
+    found = feed_all(detector, samples)
     assert len(found) == 1
     change = found[0]
     assert change.kind == "put"
@@ -58,8 +62,7 @@ def test_put_reports_each_cells_share_by_lever_rule():
 
 def test_small_drift_is_not_an_event():
     detector = ShelfChangeDetector("A1", 1.0, min_change_g=8)
-    out = [detector.feed(sample(t, [100 + t * 0.5, 100])) for t in range(20)]
-    assert all(e is None for e in out)
+    assert feed_all(detector, [sample(t, [100 + t * 0.5, 100]) for t in range(20)]) == []
 
 
 def test_single_cell_shelf_has_no_position():

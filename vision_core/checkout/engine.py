@@ -143,12 +143,13 @@ class _Item:
 
     @property
     def one_hand(self) -> bool:
-        """Whether one hand made the change: a put, or a take of a single unit.
+        """Whether one hand made the change: one lift, a put, or a take of a single unit.
 
-        Such a change is attributed at its onset; a take of several units may
-        be several shoppers' (see :mod:`vision_core.inference.attribution`).
+        Such a change is attributed at its onset; a take of several units that
+        the detector did not find to be one lift may be several shoppers'
+        (see :mod:`vision_core.inference.attribution`).
         """
-        if self.change.kind == "put":
+        if self.change.kind == "put" or self.change.one_lift:
             return True
         return self.products is not None and sum(q for _, q in self.products.items) == 1
 

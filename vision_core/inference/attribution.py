@@ -142,10 +142,23 @@ class ShelfLocation:
         return min(max(f, 0.0), 1.0) * math.sqrt(span2)
 
     def distance_m(self, point: Point, position_m: float | None) -> float:
-        """Distance from ``point`` to the event spot, or to the whole shelf when unknown."""
-        if position_m is None:
-            position_m = self.position_of(point)
-        return math.dist(point, self.point_at(position_m))
+        """Distance from ``point`` to the event spot, or to the whole shelf when unknown.
+
+        One closed form rather than ``position_of`` then ``point_at``: this runs
+        for every shelf on every track sample (dwell), and for every sample
+        near a change.
+        """
+        (x0, y0), (x1, y1) = self.start_m, self.end_m
+        dx, dy = x1 - x0, y1 - y0
+        span2 = dx * dx + dy * dy
+        if span2 == 0:
+            f = 0.0
+        elif position_m is None:
+            f = ((point[0] - x0) * dx + (point[1] - y0) * dy) / span2
+        else:
+            f = position_m / math.sqrt(span2)
+        f = 0.0 if f < 0.0 else 1.0 if f > 1.0 else f
+        return math.hypot(point[0] - x0 - f * dx, point[1] - y0 - f * dy)
 
 
 class Decision(enum.StrEnum):
@@ -210,7 +223,7 @@ class AttributionSettings:
     min_score: float = 0.3
     contender_ratio: float = 0.5
     wait_s: float = 10.0
-    onset_slack_s: float = 0.5
+    onset_slack_s: float = 0.15
     onset_sigma_s: float = 0.15
 
     def __post_init__(self) -> None:

@@ -45,6 +45,7 @@ Usage, one driver feeding messages in event-time order::
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import logging
 import math
@@ -68,6 +69,11 @@ from vision_core.tracking.floor import Point
 from vision_core.tracking.reid import AppearanceTracker, Embedding, ReidSettings
 
 _LOGGER = logging.getLogger(__name__)
+
+EXIT_LOOKS = 3
+"""An exit that several bound tracks seem to have taken is looked at up to this many times,
+``exit_delay_s`` apart: a person still waiting there whose sample the cameras missed
+shows again, and is no longer taken for the one who left."""
 
 ENDED_SLACK_S = 0.05
 """A track's last sample this close after an exit still counts as ending at it (clock skew)."""
@@ -114,6 +120,7 @@ class _ExitPassage:
     position_m: Point
     t_mono: float
     evacuation: bool
+    looks: int = 1  # decisions put off while several tracks seemed to end there
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +169,12 @@ class TrackSessions:
         self._last: dict[str, FloorSample] = {}
         self._exited_tracks: set[str] = set()  # out, or continued under another id
         self._followers: dict[str, list[str]] = {}  # unbound ended track -> tracks continuing it
+        # exits put off while tracks of several sessions seemed to end there, by those tracks;
+        # a passage is decided once (at a candidate's next sample or its next look)
+        self._awaiting_exit: dict[str, list[_ExitPassage]] = {}
+        self._decided_exits: set[tuple[str, float]] = set()
+        # a track counted out while others of its group seemed to leave too -> those others
+        self._exit_alternatives: dict[str, tuple[str, ...]] = {}
         self._appearance = AppearanceTracker(self.settings.reid)
         self._session_of_identity: dict[str, str] = {}
         self._moves: Counter[str] = Counter()  # re-identifications per track: its published id
@@ -195,11 +208,19 @@ class TrackSessions:
             if self.settings.continue_tracks:
                 self._later(sample.t_mono, _TrackStart(track_id, sample.t_mono))
         self._last[track_id] = sample
+        out: list[Message] = []
+        for passage in self._awaiting_exit.pop(track_id, ()):
+            # seen again: not the one who left; decide the exit among the others now
+            out.extend(self._decide_exit(passage, recheck=True))
+        others = self._exit_alternatives.pop(track_id, None)
+        if others is not None:
+            self._exit_mistaken(track_id, others)
         if appearance:
             moved = self._appearance.observe(track_id, sample.t_mono, sample.body_m, appearance)
             if moved is not None:
                 self._moved(track, moved)
-        return [self._track_sample(track_id, track.session_id, sample)]
+        out.append(self._track_sample(track_id, track.session_id, sample))
+        return out
 
     def _moved(self, track: ShopperTrack, identity: str) -> None:
         """The track follows the person ``identity`` now: their session, a new published id."""
@@ -281,8 +302,11 @@ class TrackSessions:
             del self._tracks[track_id]
             self._exited_tracks.discard(track_id)
             self._followers.pop(track_id, None)
+            self._awaiting_exit.pop(track_id, None)
+            self._exit_alternatives.pop(track_id, None)
             self._appearance.forget(track_id)
             self._moves.pop(track_id, None)
+        self._decided_exits = {k for k in self._decided_exits if k[1] >= horizon}
         self._appearance.prune(horizon)
         live = self._appearance.identities
         for name in [n for n in self._session_of_identity if n not in live]:
@@ -290,10 +314,14 @@ class TrackSessions:
 
     # --- decisions -----------------------------------------------------------------------------
 
-    def _later(self, event_t: float, what: _ExitPassage | _TrackStart) -> None:
-        """Decide ``what`` once a track that is still there would have been seen again."""
+    def _later(self, event_t: float, what: _ExitPassage | _TrackStart, looks: int = 1) -> None:
+        """Decide ``what`` once a track that is still there would have been seen again.
+
+        ``looks``: the how-manieth look this is (each ``exit_delay_s`` later).
+        """
         self._seq += 1
-        heapq.heappush(self._timers, (event_t + self.settings.exit_delay_s, self._seq, what))
+        due = event_t + looks * self.settings.exit_delay_s
+        heapq.heappush(self._timers, (due, self._seq, what))
 
     def _ended(
         self, end_t: float, near: Point, radius_m: float, *, waiting: bool = False
@@ -307,8 +335,15 @@ class TrackSessions:
         The nearest wins; equal distances go to the smaller track id, so the
         answer does not depend on the order tracks arrived in.
         """
+        ended = self._all_ended(end_t, near, radius_m, waiting=waiting)
+        return ended[0] if ended else None
+
+    def _all_ended(
+        self, end_t: float, near: Point, radius_m: float, *, waiting: bool = False
+    ) -> list[str]:
+        """Every track :meth:`_ended` could pick, nearest first."""
         lookback_s = self.settings.exit_lookback_s
-        best: tuple[float, str] | None = None
+        found: list[tuple[float, str]] = []
         for track_id, last in self._last.items():
             track = self._tracks[track_id]
             if track_id in self._exited_tracks:
@@ -318,9 +353,9 @@ class TrackSessions:
             if not end_t - lookback_s <= last.t_mono <= end_t + ENDED_SLACK_S:
                 continue
             d = math.dist(last.body_m, near)
-            if d <= radius_m and (best is None or (d, track_id) < best):
-                best = (d, track_id)
-        return None if best is None else best[1]
+            if d <= radius_m:
+                found.append((d, track_id))
+        return [track_id for _, track_id in sorted(found)]
 
     def _continue_track(self, start: _TrackStart) -> list[Message]:
         """A new track continues one that just ended where it started (a tracker id switch).
@@ -397,9 +432,41 @@ class TrackSessions:
             todo.extend(self._followers.pop(track_id, ()))
         return out
 
-    def _decide_exit(self, passage: _ExitPassage) -> list[Message]:
-        """Bind one exit passage to the session of the bound track that ended at its gate."""
-        track_id = self._ended(passage.t_mono, passage.position_m, self.settings.exit_radius_m)
+    def _decide_exit(self, passage: _ExitPassage, *, recheck: bool = False) -> list[Message]:
+        """Bind one exit passage to the session of the bound track that ended at its gate.
+
+        When tracks of several sessions seem to have ended there (people
+        waiting at the exit, one of them missed by the cameras for a frame),
+        the decision waits for the next look (up to :data:`EXIT_LOOKS`): the
+        one still inside shows again. Tracks of one group need no wait: any
+        of them counts the same person of the same session out; should the
+        one counted out show again, another of them is marked out instead
+        (:meth:`_exit_mistaken`). So only a crowded exit's decision is later.
+        ``recheck``: a candidate showed again; decide if the others allow,
+        without using up a look.
+        """
+        key = (passage.gate_id, passage.t_mono)
+        if key in self._decided_exits:
+            return []
+        ended = self._all_ended(passage.t_mono, passage.position_m, self.settings.exit_radius_m)
+        sessions = {self._tracks[candidate].session_id for candidate in ended}
+        if len(sessions) > 1 and passage.looks < EXIT_LOOKS:
+            if not recheck:
+                looks = passage.looks + 1
+                self._later(passage.t_mono, dataclasses.replace(passage, looks=looks), looks)
+            for candidate in ended:
+                waiting = self._awaiting_exit.setdefault(candidate, [])
+                if all((p.gate_id, p.t_mono) != key for p in waiting):
+                    waiting.append(passage)
+            return []
+        self._decided_exits.add(key)
+        for candidate in ended:
+            waiting = [
+                p for p in self._awaiting_exit.pop(candidate, ()) if (p.gate_id, p.t_mono) != key
+            ]
+            if waiting:
+                self._awaiting_exit[candidate] = waiting
+        track_id = ended[0] if ended else None
         if track_id is None:
             # nobody bound ended there (a track the binder never bound): a guess would
             # close somebody else's session while they are still shopping
@@ -413,6 +480,9 @@ class TrackSessions:
         session_id = self._tracks[track_id].session_id
         assert session_id is not None  # _ended returns bound tracks only
         self._exited_tracks.add(track_id)
+        siblings = tuple(t for t in ended[1:] if self._tracks[t].session_id == session_id)
+        if siblings:
+            self._exit_alternatives[track_id] = siblings
         _LOGGER.info(
             "exit at gate %s at %.3f: track %s, session %s",
             passage.gate_id,
@@ -428,6 +498,21 @@ class TrackSessions:
                 evacuation=passage.evacuation,
             )
         ]
+
+    def _exit_mistaken(self, track_id: str, others: tuple[str, ...]) -> None:
+        """A track counted out shows again: one of its group's others left in its place.
+
+        The session's count was right (same session); only which track is
+        gone was not, and the next member's passage must find this one, not
+        take the one that really left for still inside.
+        """
+        self._exited_tracks.discard(track_id)
+        for other in others:
+            last = self._last.get(other)
+            if other not in self._exited_tracks and last is not None:
+                self._exited_tracks.add(other)
+                _LOGGER.info("track %s is still inside: %s left in its place", track_id, other)
+                return
 
     def _track_sample(
         self, track_id: str, session_id: str | None, sample: FloorSample
