@@ -99,6 +99,24 @@ def test_position_near_the_border_prefers_nearer_facing():
     assert 0.5 < result.confidence < 0.95  # near the border: less sure, but still the nearer one
 
 
+def test_two_units_of_the_facing_a_grab_sits_in_beat_a_mix_across_the_border():
+    # 690 g at 0.55 m: two lemons (centroid anywhere in 0.4..0.8) or a cola and a lemon
+    # (0.2..0.6) explain it equally well; one grab takes from one facing
+    result = ProductInferrer(TWINS).infer(change("B1", -690.0, position_m=0.55))
+    assert result.items == (("lemon-330", 2),)
+    assert not result.tied
+    # with no preference (a world where one grab mixes facings freely) they tie
+    mixed = ProductInferrer(TWINS, mixed_decay=1.0).infer(change("B1", -690.0, position_m=0.55))
+    assert mixed.tied
+
+
+def test_a_mix_still_wins_when_the_weight_says_so(drinks):
+    assert drinks.infer(change("A1", -830.0, position_m=0.6)).items == (
+        ("bottle-500", 1),
+        ("can-330", 1),
+    )
+
+
 def test_without_position_a_same_weight_tie_is_reported():
     result = ProductInferrer(TWINS).infer(change("B1", -345.0))
     assert result.tied
@@ -197,8 +215,11 @@ SCALE_TOL_G = 2.0
 
 @pytest.mark.parametrize("with_position", [True, False])
 def test_noise_robustness_seeded(with_position):
+    # units here come from any facing independently, so the prior says so (mixed_decay 1):
+    # the default's preference for one facing per grab would fit another world
     inferrer = ProductInferrer(
-        planogram({"N1": NOISY}, scale_tolerance_g=SCALE_TOL_G, position_sigma_m=0.05)
+        planogram({"N1": NOISY}, scale_tolerance_g=SCALE_TOL_G, position_sigma_m=0.05),
+        mixed_decay=1.0,
     )
     rng = random.Random(5_2026)
     cases = 1000

@@ -11,7 +11,11 @@ within its summed unit tolerances; accepted ones are scored by
   an interval, so the likelihood of the measured position is that uniform
   interval blurred by the split's own error (``position_sigma_m``);
 - prior: fewer units per event are more likely (``count_decay`` per extra
-  unit), spread evenly over the combinations of each size.
+  unit); within one size, units of one facing are more likely than a mix
+  (``mixed_decay`` per extra SKU: a hand grabs from the facing it reaches
+  into). Two units from neighbouring facings of equal weight then no
+  longer tie with two of the facing the change sits in: both centroids'
+  intervals hold it, but one grab seldom spans two facings.
 
 "Something else" has a flat likelihood over the shelf's weight range and
 length and a small prior; it never wins but takes posterior mass from weak
@@ -121,8 +125,9 @@ class ShelfInferrer:
     """Product inference for one shelf; build once per planogram, call per event.
 
     ``foreign_prior`` is the prior of "something else"; ``count_decay`` the
-    prior ratio of n+1 units to n units; ``tie_ratio`` how close (posterior
-    ratio) a runner-up must be to count as a tie.
+    prior ratio of n+1 units to n units; ``mixed_decay`` the prior ratio of
+    a combination with one more SKU in it, same size; ``tie_ratio`` how
+    close (posterior ratio) a runner-up must be to count as a tie.
     """
 
     def __init__(
@@ -132,20 +137,22 @@ class ShelfInferrer:
         *,
         foreign_prior: float = 0.01,
         count_decay: float = 0.5,
+        mixed_decay: float = 0.25,
         tie_ratio: float = 0.8,
         camera_hint: CameraHint | None = None,
         keep: int = 5,
     ) -> None:
         if not 0 < foreign_prior < 1:
             raise ValueError("foreign_prior must be within (0, 1)")
-        if not 0 < count_decay <= 1:
-            raise ValueError("count_decay must be within (0, 1]")
+        for name, decay in (("count_decay", count_decay), ("mixed_decay", mixed_decay)):
+            if not 0 < decay <= 1:
+                raise ValueError(f"{name} must be within (0, 1], got {decay}")
         self.shelf_id = shelf_id
         self.plan = plan
         self.tie_ratio = tie_ratio
         self.camera_hint = camera_hint
         self.keep = keep
-        self._combos = self._enumerate(plan, foreign_prior, count_decay)
+        self._combos = self._enumerate(plan, foreign_prior, count_decay, mixed_decay)
         self._totals = [combo.total_g for combo in self._combos]
         self._widest_g = max(combo.accept_g for combo in self._combos)
         weight_range = self._totals[-1] + self._widest_g
@@ -160,20 +167,23 @@ class ShelfInferrer:
         return len(self._combos)
 
     @staticmethod
-    def _enumerate(plan: ShelfPlan, foreign_prior: float, count_decay: float) -> list[_Combo]:
+    def _enumerate(
+        plan: ShelfPlan, foreign_prior: float, count_decay: float, mixed_decay: float
+    ) -> list[_Combo]:
         facings = plan.facings
         weights = [f.unit_weight_g for f in facings]
         tolerances = [f.unit_tolerance_g for f in facings]
-        raw: list[tuple[tuple[int, ...], int]] = []
-        per_size: dict[int, int] = {}
+        raw: list[tuple[tuple[int, ...], int, float]] = []
+        per_size: dict[int, float] = {}  # the size's total mix weight
         for counts in counts_up_to(len(facings), plan.max_items):
             size = sum(counts)
-            per_size[size] = per_size.get(size, 0) + 1
-            raw.append((counts, size))
+            mix = mixed_decay ** (sum(1 for c in counts if c) - 1)
+            per_size[size] = per_size.get(size, 0.0) + mix
+            raw.append((counts, size, mix))
         size_weight = {n: count_decay ** (n - 1) for n in per_size}
         norm = sum(size_weight.values())
         combos: list[_Combo] = []
-        for counts, size in raw:
+        for counts, size, mix in raw:
             total, accept, sigma = combined_bounds(
                 counts, weights, tolerances, plan.scale_tolerance_g
             )
@@ -185,7 +195,7 @@ class ShelfInferrer:
             log_prior = (
                 math.log1p(-foreign_prior)
                 + math.log(size_weight[size] / norm)
-                - math.log(per_size[size])
+                + math.log(mix / per_size[size])
             )
             combos.append(
                 _Combo(items, total, accept, sigma, (low / total, high / total), log_prior, size)
@@ -297,11 +307,13 @@ class ProductInferrer:
         camera_hints: Mapping[str, CameraHint] | None = None,
         foreign_prior: float = 0.01,
         count_decay: float = 0.5,
+        mixed_decay: float = 0.25,
     ) -> None:
         self.planogram = planogram
         self._hints = dict(camera_hints or {})
         self._foreign_prior = foreign_prior
         self._count_decay = count_decay
+        self._mixed_decay = mixed_decay
         self._shelves: dict[str, ShelfInferrer] = {}
 
     def for_shelf(self, shelf_id: str) -> ShelfInferrer:
@@ -313,6 +325,7 @@ class ProductInferrer:
                 self.planogram.shelf(shelf_id),
                 foreign_prior=self._foreign_prior,
                 count_decay=self._count_decay,
+                mixed_decay=self._mixed_decay,
                 camera_hint=self._hints.get(shelf_id),
             )
             self._shelves[shelf_id] = inferrer
