@@ -11,7 +11,7 @@ import pytest
 
 from devices.bus import Message
 from devices.gate.machine import Entered
-from vision_core.checkout.messages import TrackSample
+from vision_core.checkout.messages import TrackRelabelled, TrackSample
 from vision_core.inference.attribution import FloorSample
 from vision_core.tracking.binding import BindingSettings, EntryGate
 from vision_core.tracking.reid import AppearanceTracker, ReidSettings
@@ -183,11 +183,22 @@ def test_track_sessions_give_a_swapped_track_the_other_session_under_a_new_id() 
         t = 20.0 + 0.5 * k
         see("trk-1", t, (4.0, 2.5), BOB)
         see("trk-2", t + 0.01, (4.5, 2.5), ALICE)
-    published = [(m.track_id, m.session_id) for m in out if isinstance(m, TrackSample)]
-    before = [p for m, p in zip(out, published, strict=True) if m.t_mono < 20.0]
-    after = [p for m, p in zip(out, published, strict=True) if m.t_mono >= 22.0]
+    samples = [m for m in out if isinstance(m, TrackSample)]
+    before = [(m.track_id, m.session_id) for m in samples if m.t_mono < 20.0]
+    after = [(m.track_id, m.session_id) for m in samples if m.t_mono >= 22.0]
     assert ("trk-1", "S-alice") in before
     assert ("trk-2", "S-bob") in before
     assert set(after) == {("trk-1~1", "S-bob"), ("trk-2~1", "S-alice")}
     assert s.counts["reid_moved"] == 2
     assert not math.isnan(out[-1].t_mono)
+    # the window that showed the other person (3 samples, from the swap at 20.0 on)
+    # goes with the new id: the checkout moves those samples off the old one
+    relabels = sorted(
+        ((m.track_id, m.new_track_id, m.since_mono, m.session_id))
+        for m in out
+        if isinstance(m, TrackRelabelled)
+    )
+    assert relabels == [
+        ("trk-1", "trk-1~1", 20.0, "S-bob"),
+        ("trk-2", "trk-2~1", pytest.approx(20.01), "S-alice"),
+    ]

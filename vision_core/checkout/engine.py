@@ -15,6 +15,9 @@ Inputs (``CheckoutEngine.feed``; anything else is a :class:`CheckoutInputError`)
 - ``TrackSample`` (``vision_core.checkout.messages``): one
   ``FloorSample`` of one shopper track, in time order per track, with the
   track's session binding (None while unbound) and member name.
+- ``TrackRelabelled``: a track's latest samples were somebody else's
+  (re-identification found a swap): they move to the new track id, and
+  undecided items are looked at again.
 - ledger events given directly (operators: ``ReviewResolved``,
   ``SessionClosed``): recorded as they are.
 
@@ -80,6 +83,7 @@ from vision_core.checkout.merged import HandShare, split_take
 from vision_core.checkout.messages import (
     ForeignObject,
     ShelfChangeUnresolved,
+    TrackRelabelled,
     TrackSample,
 )
 from vision_core.inference.attribution import (
@@ -223,6 +227,8 @@ class CheckoutEngine:
         """Take one message; returns what it made happen, in order."""
         if isinstance(message, TrackSample):
             out = self._on_sample(message)
+        elif isinstance(message, TrackRelabelled):
+            out = self._on_relabel(message)
         elif isinstance(message, ShelfChange):
             out = self._on_change(message)
         elif isinstance(message, LedgerEvent):
@@ -296,6 +302,26 @@ class CheckoutEngine:
         alone = ShopperTrack(track.track_id, track.session_id, (sample,))
         for item in list(self._undecided.values()):
             if item.item_id in self._undecided and (rebound or self._raises(item, alone)):
+                out.extend(self._evaluate(item))
+        return out
+
+    def _on_relabel(self, message: TrackRelabelled) -> list[Message]:
+        self._advance(message.t_mono)
+        old = self._tracks.get(message.track_id)
+        moved = [] if old is None else old.take_from(message.since_mono)
+        if message.new_track_id in self._tracks:
+            raise CheckoutInputError(
+                f"track {message.track_id} relabelled to {message.new_track_id}, "
+                "which has samples already"
+            )
+        self._tracks[message.new_track_id] = ShopperTrack(
+            message.new_track_id, message.session_id, moved
+        )
+        if not moved:
+            return []
+        out: list[Message] = []
+        for item in list(self._undecided.values()):
+            if item.item_id in self._undecided:
                 out.extend(self._evaluate(item))
         return out
 

@@ -33,6 +33,24 @@ class TrackSample(Message):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class TrackRelabelled(Message):
+    """``track_id``'s samples from ``since_mono`` on were somebody else: ``new_track_id``.
+
+    Re-identification sees a swap only a few samples after it happened
+    (:mod:`vision_core.tracking.reid`); those samples already showed the
+    other person. They move to the new track, bound to ``session_id``, so
+    a take in that gap is evidence for the person who made it, and the old
+    track no longer contends for it.
+    """
+
+    durable: ClassVar[bool] = True
+    track_id: str
+    new_track_id: str
+    since_mono: float
+    session_id: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ForeignObject(Message):
     """Weight arrived on a shelf that matches nothing in the nearby shoppers' carts (an alert).
 

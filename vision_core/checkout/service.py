@@ -34,14 +34,19 @@ from collections.abc import Callable
 from devices.bus import Bus, Message, serve_ticking
 from devices.gate.machine import MACHINE_EVENTS
 from vision_core.checkout.engine import CheckoutEngine
-from vision_core.checkout.messages import TrackSample
+from vision_core.checkout.messages import TrackRelabelled, TrackSample
 from vision_core.ledger.ledger import Ledger
 from vision_core.shelf_events import ShelfChange
 from vision_core.store_clock import StoreClock
 
 _LOGGER = logging.getLogger(__name__)
 
-INPUT_TYPES: tuple[type[Message], ...] = (*MACHINE_EVENTS, ShelfChange, TrackSample)
+INPUT_TYPES: tuple[type[Message], ...] = (
+    *MACHINE_EVENTS,
+    ShelfChange,
+    TrackSample,
+    TrackRelabelled,
+)
 """What the service subscribes to (ledger events are its outputs, never its inputs)."""
 
 

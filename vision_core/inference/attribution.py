@@ -99,6 +99,14 @@ class ShopperTrack:
         """The newest sample; None for a track without samples."""
         return self._samples[-1] if self._samples else None
 
+    def take_from(self, t_mono: float) -> list[FloorSample]:
+        """Remove and return the samples with ``t >= t_mono`` (they were somebody else's)."""
+        cut = bisect.bisect_left(self._times, t_mono)
+        taken = self._samples[cut:]
+        del self._times[cut:]
+        del self._samples[cut:]
+        return taken
+
     def drop_before(self, t_mono: float) -> int:
         """Forget samples older than ``t_mono`` in place; how many were dropped."""
         cut = bisect.bisect_left(self._times, t_mono)

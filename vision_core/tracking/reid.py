@@ -94,6 +94,8 @@ class _Identity:
 class _Track:
     identity: str
     window: deque[tuple[float, ...]] = field(default_factory=deque)
+    times: deque[float] = field(default_factory=deque)  # of the window's samples
+    moved_since: float = math.nan  # the last move's first sample of the new person
 
 
 class AppearanceTracker:
@@ -111,7 +113,17 @@ class AppearanceTracker:
 
     def start(self, track_id: str, identity: str) -> None:
         """A new track, following ``identity`` (a new one when it is not known yet)."""
-        self._tracks[track_id] = _Track(identity, deque(maxlen=self.settings.window_samples))
+        size = self.settings.window_samples
+        self._tracks[track_id] = _Track(identity, deque(maxlen=size), deque(maxlen=size))
+
+    def moved_since(self, track_id: str) -> float:
+        """When the person a track moved to (its last move) was first seen on it.
+
+        The earliest sample of the window that decided the move from which on
+        every sample looks more like the new person than the old one: the
+        samples since then were the new person's already.
+        """
+        return self._tracks[track_id].moved_since
 
     def identity_of(self, track_id: str) -> str | None:
         """The identity a track follows now; None for a track never started."""
@@ -162,6 +174,7 @@ class AppearanceTracker:
                 identity.template = _unit(identity.total)
             return None
         track.window.append(look)
+        track.times.append(t_mono)
         if len(track.window) < self.settings.window_samples:
             return None
         recent = _window_sum(track.window)
@@ -172,10 +185,23 @@ class AppearanceTracker:
         moved = self._better_identity(track_id, recent, own, t_mono, body_m)
         if moved is None:
             return None
+        track.moved_since = self._first_of(track, identity.template, moved)
         track.identity = moved
         track.window.clear()
+        track.times.clear()
         self._identities[moved].last_t, self._identities[moved].last_body = t_mono, body_m
         return moved
+
+    def _first_of(self, track: _Track, old: tuple[float, ...], new_identity: str) -> float:
+        """The time of the window's first sample of the run that looks like ``new_identity``."""
+        new = self._identities[new_identity].template
+        assert new is not None  # a move goes to a templated identity only
+        since = track.times[-1]
+        for look, t in zip(reversed(track.window), reversed(track.times), strict=True):
+            if _cosine(look, new) <= _cosine(look, old):
+                break
+            since = t
+        return since
 
     def _better_identity(
         self, track_id: str, recent: Sequence[float], own: float, t_mono: float, body_m: Point

@@ -55,7 +55,7 @@ from dataclasses import dataclass, field
 
 from devices.bus import Message
 from devices.gate.machine import Entered, Exited
-from vision_core.checkout.messages import TrackSample
+from vision_core.checkout.messages import TrackRelabelled, TrackSample
 from vision_core.inference.attribution import FloorSample, ShopperTrack
 from vision_core.tracking.binding import (
     BindingDecision,
@@ -218,13 +218,19 @@ class TrackSessions:
         if appearance:
             moved = self._appearance.observe(track_id, sample.t_mono, sample.body_m, appearance)
             if moved is not None:
-                self._moved(track, moved)
+                since = self._appearance.moved_since(track_id)
+                out.append(self._moved(track, moved, since_mono=since))
         out.append(self._track_sample(track_id, track.session_id, sample))
         return out
 
-    def _moved(self, track: ShopperTrack, identity: str) -> None:
-        """The track follows the person ``identity`` now: their session, a new published id."""
+    def _moved(self, track: ShopperTrack, identity: str, *, since_mono: float) -> TrackRelabelled:
+        """The track follows the person ``identity`` now: their session, a new published id.
+
+        The samples from ``since_mono`` (the first that showed the other
+        person) go with it: the checkout moves them to the new id.
+        """
         before = track.session_id
+        old_id = self._published_id(track.track_id)
         track.session_id = self._session_of_identity.get(identity)
         self._moves[track.track_id] += 1
         self.counts["reid_moved"] += 1
@@ -234,6 +240,14 @@ class TrackSessions:
             identity,
             track.session_id,
             before,
+        )
+        return TrackRelabelled(
+            source=self._source,
+            t_mono=since_mono,
+            track_id=old_id,
+            new_track_id=self._published_id(track.track_id),
+            since_mono=since_mono,
+            session_id=track.session_id,
         )
 
     def exited(self, event: Exited) -> list[Message]:
@@ -514,14 +528,18 @@ class TrackSessions:
                 _LOGGER.info("track %s is still inside: %s left in its place", track_id, other)
                 return
 
+    def _published_id(self, track_id: str) -> str:
+        """The id a track's samples go out under: ``"<id>~<n>"`` after its n-th move."""
+        moves = self._moves.get(track_id, 0)
+        return f"{track_id}~{moves}" if moves else track_id
+
     def _track_sample(
         self, track_id: str, session_id: str | None, sample: FloorSample
     ) -> TrackSample:
-        moves = self._moves.get(track_id, 0)
         return TrackSample(
             source=self._source,
             t_mono=sample.t_mono,
-            track_id=f"{track_id}~{moves}" if moves else track_id,
+            track_id=self._published_id(track_id),
             session_id=session_id,
             sample=sample,
         )
