@@ -88,3 +88,18 @@ def test_confidence_drops_when_a_cart_holds_lookalikes():
 def test_take_is_not_a_putback():
     with pytest.raises(ValueError, match="weight increase"):
         match_putback(change("A1", -330.0), [])
+
+
+def test_one_unit_beats_two_small_ones_that_add_up_to_it():
+    # a loaf (500 g, +-24 g as weighed at the take) against a cola and a yoghurt
+    # (355 + 165 = 520 g): 515 g put down is nearer the pair, but one hand puts back one
+    # thing far more often than two different things at once
+    loaf = CartLine("bread-loaf", 500.0, 24.0)
+    pair = (CartLine("cola-033", 355.0, 4.0), CartLine("yoghurt-cup", 165.0, 4.0))
+    basket = NearbyCart("s1", 0.4, (loaf, *pair))
+    assert match_putback(change("A1", +515.0), [basket]).items == (("bread-loaf", 1),)
+    # the weights still decide where they clearly can: 520 g is the pair
+    assert match_putback(change("A1", +520.0), [basket]).items == (
+        ("cola-033", 1),
+        ("yoghurt-cup", 1),
+    )

@@ -102,10 +102,23 @@ class PutbackMatch:
         return self.session_id is None
 
 
+COUNT_DECAY = 0.5
+"""Prior ratio of a put-back of n+1 units to one of n (as for takes: one hand, few units)."""
+
+MIXED_DECAY = 0.25
+"""Prior ratio of a put-back holding one more SKU: a hand puts back what it picked up
+together. Without it, two small units whose weights add up to a big one's tie with it
+(a cola and a yoghurt, 520 g, against a loaf, 500 +- 12 g)."""
+
+
 def match_cart(
     weight_g: float, cart: NearbyCart, *, max_items: int = 6, scale_tolerance_g: float = 0.0
 ) -> CartMatch | None:
-    """Best combination of ``cart``'s units explaining ``weight_g``, or None."""
+    """Best combination of ``cart``'s units explaining ``weight_g``, or None.
+
+    Combinations are scored by the weight's likelihood times a prior that
+    prefers fewer units and fewer SKUs (:data:`COUNT_DECAY`, :data:`MIXED_DECAY`).
+    """
     lines = cart.lines
     if not lines:
         return None
@@ -119,7 +132,10 @@ def match_cart(
         if abs(residual) > accept:
             continue
         items = tuple(sorted((line.sku, c) for c, line in zip(counts, lines, strict=True) if c))
-        scored.append((gaussian_log_density(residual, sigma), residual, items))
+        log_prior = (sum(counts) - 1) * math.log(COUNT_DECAY) + (len(items) - 1) * math.log(
+            MIXED_DECAY
+        )
+        scored.append((gaussian_log_density(residual, sigma) + log_prior, residual, items))
     if not scored:
         return None
     scored.sort(key=lambda s: (-s[0], sum(n for _, n in s[2]), s[2]))
