@@ -394,15 +394,21 @@ def test_a_passage_decided_by_a_sample_is_not_decided_again_by_its_later_looks()
     assert s.next_due() == math.inf
 
 
-def test_three_sessions_at_the_exit_each_sample_narrows_the_candidates() -> None:
-    # S1 leaves; S2 and S3 wait nearer and are both missed once: trk-2's sample leaves
-    # trk-1 and trk-3 (two sessions, still put off), trk-3's decides; the timers left
-    # (second look, and the third look twice over) decide nothing more
+def three_sessions_waiting() -> TrackSessions:
+    """As :func:`waiting_at_out_a`, and S3's trk-3 waits nearest the gate point."""
     s = sessions()
     waiting_at_out_a(s)
     bound_track(s, "S3", "trk-3", 30.0)
     for t in (40.0, 40.5, 41.0):
         see(s, "trk-3", t, (9.0, 0.0))
+    return s
+
+
+def test_three_sessions_at_the_exit_each_sample_narrows_the_candidates() -> None:
+    # S1 leaves; S2 and S3 wait nearer and are both missed once: trk-2's sample leaves
+    # trk-1 and trk-3 (two sessions, still put off), trk-3's decides; the timers left
+    # (second look, and the third look twice over) decide nothing more
+    s = three_sessions_waiting()
     # before the change: [Exited(..., session_id="S3")] here (nearest at the first look)
     assert s.advance(EXIT_T + DELAY) == []
     assert see(s, "trk-2", 42.0, (9.0, 0.4)) == [sample_msg("trk-2", "S2", 42.0, (9.0, 0.4))]
@@ -418,11 +424,7 @@ def test_three_sessions_at_the_exit_each_sample_narrows_the_candidates() -> None
 def test_a_candidate_seen_again_after_the_second_look_does_not_use_up_the_last_look() -> None:
     # S2 and S3 (the nearest) are both missed twice; trk-2 showing again must not end
     # the wait: trk-3 shows in the same frame, and the passage is S1's
-    s = sessions()
-    waiting_at_out_a(s)
-    bound_track(s, "S3", "trk-3", 30.0)
-    for t in (40.0, 40.5, 41.0):
-        see(s, "trk-3", t, (9.0, 0.0))
+    s = three_sessions_waiting()
     assert s.advance(EXIT_T + DELAY) == []
     assert s.advance(EXIT_T + 2 * DELAY) == []
     assert see(s, "trk-2", 42.5, (9.0, 0.4)) == [sample_msg("trk-2", "S2", 42.5, (9.0, 0.4))]
