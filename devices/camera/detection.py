@@ -50,7 +50,10 @@ class Detection:
     arrival for our own detector, message arrival for smart cameras).
     ``track_id`` is the camera's own track id (only unique per camera), None
     when the detector does not track. ``keypoints`` is None when the
-    detector gives no pose.
+    detector gives no pose. ``embedding`` is the person's re-identification
+    vector in this image (only its direction means anything: compared by
+    cosine), ``()`` when none was computed; vectors of one store come from
+    one model, so they compare across cameras.
     """
 
     camera_id: str
@@ -59,6 +62,7 @@ class Detection:
     score: float
     track_id: int | None = None
     keypoints: tuple[Keypoint, ...] | None = None
+    embedding: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         x1, y1, x2, y2 = self.box
@@ -68,6 +72,10 @@ class Detection:
             raise ValueError(f"score must be within 0..1, got {self.score}")
         if self.keypoints is not None and len(self.keypoints) != len(COCO_KEYPOINTS):
             raise ValueError(f"expected {len(COCO_KEYPOINTS)} COCO keypoints")
+        if self.embedding and (
+            not all(math.isfinite(v) for v in self.embedding) or not any(self.embedding)
+        ):
+            raise ValueError("embedding must be finite and not all zeros (it needs a direction)")
 
     @property
     def foot_point(self) -> tuple[float, float]:

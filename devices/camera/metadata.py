@@ -1,4 +1,4 @@
-"""Smart cameras' person detections over MQTT: walkout's camera metadata schema, version 1.
+"""Smart cameras' person detections over MQTT: walkout's camera metadata schema, versions 1 and 2.
 
 Cameras that run their own detector (or a small adapter next to one) publish
 each analysed frame::
@@ -15,6 +15,24 @@ each analysed frame::
         "score": 0.93,                     0..1
         "keypoints": [[x, y, s], ...]}]}   optional: exactly 17 points in COCO order
                                            (wrists are 9 and 10), s 0..1, 0 = not seen
+
+Version 2 is version 1 with ``"v": 2`` and one more optional key per person::
+
+       {"id": 17, "box": [...], "score": 0.93,
+        "embedding": [0.12, -0.03, ...]}   optional: 8 to 512 finite floats, not all 0
+
+``embedding`` is the camera's (or its adapter's) re-identification vector of
+that person in this frame, from a re-identification model run on the
+person's crop. Only its direction matters: walkout compares vectors by
+cosine similarity, so any scale (unit length or not) will do. It is what
+tells two people apart after their track ids swapped (occlusion, crossing);
+see :mod:`vision_core.tracking.reid`. Every camera of a store must use the
+same model (same length, same space), or the vectors do not compare: the
+tracking ignores, and logs, vectors of another length than the first one it
+saw. Leave the key out when the model gave nothing for that person (it is
+never ``null``). A version 1 payload with ``embedding`` is refused, like any
+other unknown key. A 128-float vector is about 1.3 KB of JSON per person, so
+``max_payload`` bounds how many people with long vectors fit one message.
 
 ``<camera>`` is one topic level of ``A-Z a-z 0-9 _ . -`` (at most 64). The
 payload is one UTF-8 JSON object of at most ``max_payload`` bytes (256 KiB
@@ -33,6 +51,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import re
 import secrets
@@ -43,7 +62,15 @@ from dataclasses import asdict, dataclass
 from typing import Annotated, Literal, Self
 
 import aiomqtt
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from devices.backoff import Backoff
 from devices.base import PolledDevice
@@ -56,9 +83,12 @@ from devices.health import Health, HealthChanged, HealthState
 
 _LOGGER = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""The newest schema version understood; every older one is still accepted."""
 MAX_PAYLOAD = 256 * 1024
 MAX_PEOPLE = 256
+EMBEDDING_LENGTH = (8, 512)
+"""Shortest and longest re-identification vector accepted (schema version 2)."""
 CAMERA_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 METADATA_LIMITS = QualityLimits(stall_after_s=3.0, min_fps=None, black_luma=None, frozen_diff=None)
@@ -68,7 +98,7 @@ _Finite = Annotated[float, Field(allow_inf_nan=False)]
 _Unit = Annotated[float, Field(ge=0.0, le=1.0)]
 
 
-class _Person(BaseModel):
+class _PersonV1(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     id: Annotated[int, Field(ge=0)] | None = None
@@ -90,15 +120,44 @@ class _Person(BaseModel):
         return self
 
 
-class _Payload(BaseModel):
+class _PersonV2(_PersonV1):
+    embedding: Annotated[
+        tuple[_Finite, ...],
+        Field(min_length=EMBEDDING_LENGTH[0], max_length=EMBEDDING_LENGTH[1]),
+    ] = ()
+
+    @field_validator("embedding")
+    @classmethod
+    def _has_direction(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if not any(value):
+            raise ValueError("embedding is all zeros: it has no direction")
+        return value
+
+
+class _Header(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    v: Literal[1]
     ts: _Finite | None = None
     frame: Annotated[int, Field(ge=0)] | None = None
     width: Annotated[int, Field(gt=0)] | None = None
     height: Annotated[int, Field(gt=0)] | None = None
-    people: Annotated[list[_Person], Field(max_length=MAX_PEOPLE)]
+
+
+class _PayloadV1(_Header):
+    v: Literal[1]
+    people: Annotated[tuple[_PersonV1, ...], Field(max_length=MAX_PEOPLE)]
+
+
+class _PayloadV2(_Header):
+    v: Literal[2]
+    people: Annotated[tuple[_PersonV2, ...], Field(max_length=MAX_PEOPLE)]
+
+
+_PAYLOAD: TypeAdapter[_PayloadV1 | _PayloadV2] = TypeAdapter(
+    Annotated[_PayloadV1 | _PayloadV2, Field(discriminator="v")]
+)
+_VERSIONS = (1, 2)
+"""Schema versions understood; also how pydantic names the member in an error's location."""
 
 
 @dataclass
@@ -139,13 +198,23 @@ def parse_detections(
             "oversize", f"payload of {len(payload)} bytes refused (limit {max_payload})"
         )
     try:
-        data = _Payload.model_validate_json(payload)
+        data = _PAYLOAD.validate_json(payload)
     except ValidationError as exc:
         errors = exc.errors(include_url=False)
         first = errors[0] if errors else {"msg": str(exc), "loc": ()}
-        where = ".".join(str(part) for part in first.get("loc", ()))
+        loc = tuple(first.get("loc", ()))
+        if loc and loc[0] in _VERSIONS:
+            loc = loc[1:]  # "people.0.score", not "2.people.0.score"
+        message = str(first["msg"])
+        if first.get("type") == "union_tag_not_found":
+            loc, message = ("v",), "Field required"
+        elif first.get("type") == "union_tag_invalid":
+            versions = " or ".join(str(v) for v in _VERSIONS)
+            given = first["input"].get("v") if isinstance(first["input"], dict) else None
+            loc, message = ("v",), f"Input should be {versions}, got {json.dumps(given)}"
+        where = ".".join(str(part) for part in loc)
         kind = "bad_json" if first.get("type") == "json_invalid" else "bad_schema"
-        detail = f"{where}: {first['msg']}" if where else str(first["msg"])
+        detail = f"{where}: {message}" if where else message
         raise MetadataError(kind, detail) from None
     detections = tuple(
         Detection(
@@ -155,6 +224,7 @@ def parse_detections(
             score=person.score,
             track_id=person.id,
             keypoints=person.keypoints,
+            embedding=person.embedding if isinstance(person, _PersonV2) else (),
         )
         for person in data.people
     )

@@ -76,7 +76,9 @@ def test_an_empty_frame_is_valid():
     [
         (b'{"v": 1, "people": [', "bad_json", "Invalid JSON"),
         (b"\xff\xfe", "bad_json", "Invalid JSON"),
-        (_payload(v=2), "bad_schema", "v: Input should be 1"),
+        (_payload(v=3), "bad_schema", "v: Input should be 1 or 2, got 3"),
+        (_payload(v="1"), "bad_schema", 'v: Input should be 1 or 2, got "1"'),
+        (json.dumps({"people": []}).encode(), "bad_schema", "v: Field required"),
         (json.dumps({"v": 1}).encode(), "bad_schema", "people: Field required"),
         (
             _payload(people=[{"box": [10, 10, 5, 20], "score": 0.5}]),
@@ -103,6 +105,86 @@ def test_bad_payloads_are_refused_with_the_reason(payload, kind, message):
     with pytest.raises(MetadataError, match=message) as caught:
         parse_detections("cam1", payload, 0)
     assert caught.value.kind == kind
+
+
+EMBEDDING = [0.5, -0.25, 0.0, 1.0, 2.0, -3.0, 0.125, 1e-3]
+
+
+def _person(**extra):
+    return {"id": 3, "box": [10, 20, 50, 140], "score": 0.8, **extra}
+
+
+def test_a_v2_payload_carries_each_persons_embedding_as_given():
+    other = [float(i) for i in range(1, 129)]
+    people = [
+        _person(embedding=EMBEDDING),
+        {"id": None, "box": [300, 60, 330, 160], "score": 0.5},  # none for this one
+        _person(id=4, embedding=other, keypoints=_keypoints()),
+    ]
+    first, second, third = parse_detections("cam1", _payload(v=2, people=people), 1.0).detections
+    assert first.embedding == tuple(EMBEDDING)  # unscaled: only its direction matters
+    assert second.embedding == ()
+    assert (third.track_id, third.embedding) == (4, tuple(other))
+    assert third.keypoints is not None
+    # version 1 is read as before, with no embeddings
+    assert all(d.embedding == () for d in parse_detections("cam1", _payload(), 1.0).detections)
+
+
+@pytest.mark.parametrize(
+    ("person", "message"),
+    [
+        (_person(embedding=[0.1] * 7), "people.0.embedding: .*at least 8 items"),
+        (_person(embedding=[0.1] * 513), "people.0.embedding: .*at most 512 items"),
+        (_person(embedding=[0.0] * 16), "people.0.embedding: .*all zeros"),
+        (_person(embedding=None), "people.0.embedding: Input should be a valid array"),
+        (_person(embedding=["x"] * 8), "people.0.embedding.0: Input should be a valid number"),
+        (_person(embedding=[[1.0]] * 8), "people.0.embedding.0: Input should be a valid number"),
+        (_person(embedding=1.0), "people.0.embedding: Input should be a valid array"),
+    ],
+)
+def test_bad_embeddings_are_refused_with_the_reason(person, message):
+    with pytest.raises(MetadataError, match=message) as caught:
+        parse_detections("cam1", _payload(v=2, people=[person]), 0)
+    assert caught.value.kind == "bad_schema"
+
+
+def test_a_non_finite_embedding_is_refused():
+    raw = b'{"v": 2, "people": [{"box": [0, 0, 1, 1], "score": 1, "embedding": '
+    raw += b"[1, 2, 3, 4, 5, 6, 7, Infinity]}]}"
+    with pytest.raises(MetadataError, match=r"people\.0\.embedding\.7: .*finite") as caught:
+        parse_detections("cam1", raw, 0)
+    assert caught.value.kind == "bad_schema"
+
+
+def test_version_1_has_no_embedding_key_the_schema_is_closed():
+    people = [_person(), _person(id=5, embedding=EMBEDDING)]
+    with pytest.raises(MetadataError, match=r"people\.1\.embedding: Extra inputs") as caught:
+        parse_detections("cam1", _payload(v=1, people=people), 0)
+    assert caught.value.kind == "bad_schema"
+
+
+def test_an_embedding_on_a_detection_needs_a_direction():
+    assert Detection("cam1", 0.0, (0, 0, 1, 1), 0.5, embedding=(0.0, 2.0)).embedding == (0.0, 2.0)
+    for bad in ((0.0, 0.0), (1.0, float("nan"))):
+        with pytest.raises(ValueError, match="embedding"):
+            Detection("cam1", 0.0, (0, 0, 1, 1), 0.5, embedding=bad)
+
+
+async def test_embeddings_from_mosquitto_pub_are_carried_and_bad_ones_counted(mosquitto, caplog):
+    async with MetadataSource("meta", "127.0.0.1", mosquitto.port, cameras=["cam1"]) as src:
+        await src.wait_connected(10)
+        mosquitto.publish(TOPIC, _payload(v=2, people=[_person(embedding=EMBEDDING)]))
+        (person,) = (await src.read()).detections
+        assert person.embedding == tuple(EMBEDDING)
+        mosquitto.publish(TOPIC, _payload(v=1, people=[_person(embedding=EMBEDDING)]))
+        mosquitto.publish(TOPIC, _payload(v=2, people=[_person(embedding=[0] * 8)]))
+        mosquitto.publish(TOPIC, _payload(v=2, frame=43, people=[_person()]))
+        after = await src.read()  # the refused ones did not end the subscription
+        assert (after.frame, after.detections[0].embedding) == (43, ())
+    assert (src.stats.accepted, src.stats.bad_schema, src.stats.messages) == (2, 2, 4)
+    warnings = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+    assert len(warnings) == 1  # once per camera and kind
+    assert "people.0.embedding: Extra inputs are not permitted" in warnings[0]
 
 
 async def test_the_source_normalises_messages_from_mosquitto_pub_and_counts_bad_ones(

@@ -104,6 +104,34 @@ def test_keypoints_and_scores_follow_their_own_box():
     assert left.track_id != right.track_id
 
 
+def test_embeddings_follow_their_own_person_through_a_crossing():
+    # As test_crossing_walkers_keep_their_ids, each person with their own appearance
+    # vector, given in a changing order: ByteTrack's output order is not the input's.
+    tracker = CameraTracker("cam", TrackerSettings(frame_rate=FPS))
+    look_a = (1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+    look_b = (0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+    looks_by_id: dict[int, set[tuple[float, ...]]] = {}
+    seen = 0
+    for k in range(40):
+        t = k / FPS
+        a = Detection("cam", t, box(100 + 10 * k, 400.0), 0.9, embedding=look_a)
+        b = Detection("cam", t, box(500 - 10 * k, 420.0), 0.8, embedding=look_b)
+        people = (b, a) if k % 3 else (a, b)
+        out = tracker.update(
+            PersonDetections(source="cam", t_mono=t, camera_id="cam", detections=people)
+        )
+        for d in out:
+            assert d.embedding == (look_a if d.box[3] == 400.0 else look_b)
+            assert d.track_id is not None
+            looks_by_id.setdefault(d.track_id, set()).add(d.embedding)
+            seen += 1
+    assert seen >= 76
+    assert len(looks_by_id) == 2  # one id each, never the other's look
+    assert sorted(looks_by_id.values(), key=str) == [{look_b}, {look_a}]
+    # an image the detector skipped shows nobody's appearance
+    assert [d.embedding for d in tracker.predict(40 / FPS)] == [(), ()]
+
+
 def test_refuses_other_cameras_and_stale_frames():
     tracker = CameraTracker("cam-a")
     with pytest.raises(CameraTrackerError, match="cam-b"):

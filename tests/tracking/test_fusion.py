@@ -72,8 +72,65 @@ def test_two_walkers_make_two_tracks():
     assert sorted(lines) == [1.0, 2.5]
 
 
-def obs(cam: str, track_id: int, t: float, x: float, y: float) -> FloorObservation:
-    return FloorObservation(cam, track_id, t, (x, y))
+def obs(
+    cam: str, track_id: int, t: float, x: float, y: float, look: tuple[float, ...] = ()
+) -> FloorObservation:
+    return FloorObservation(cam, track_id, t, (x, y), appearance=look)
+
+
+def test_two_cameras_on_one_shopper_give_the_mean_direction_of_their_embeddings():
+    fusion = FloorFusion()
+    # the same person through two cameras' crops: different directions, different scales
+    look_a = (3.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+    look_b = (0.0, 0.5, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+    first = fusion.update([obs("a", 1, 0.0, 1.0, 1.0, look_a)])
+    assert first.appearance == {"shopper-1": (1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)}
+    both = fusion.update([obs("a", 1, 0.1, 1.0, 1.0, look_a), obs("b", 7, 0.1, 1.1, 1.0, look_b)])
+    assert fusion.shopper_of("b", 7) is fusion.shopper_of("a", 1)
+    # the normalised sum of unit vectors: each camera counts the same, whatever its scale
+    half = math.sqrt(0.5)
+    assert both.appearance.keys() == {"shopper-1"}
+    assert both.appearance["shopper-1"] == pytest.approx((half, half, 0, 0, 0, 0, 0, 0))
+    # one camera without an embedding adds none; none at all gives ()
+    one = fusion.update([obs("a", 1, 0.2, 1.0, 1.0), obs("b", 7, 0.2, 1.1, 1.0, look_b)])
+    assert one.appearance["shopper-1"] == pytest.approx((0, 1, 0, 0, 0, 0, 0, 0))
+    assert fusion.update([obs("a", 1, 0.3, 1.0, 1.0)]).appearance == {"shopper-1": ()}
+
+
+def test_each_shopper_gets_only_its_own_observations_look():
+    fusion = FloorFusion()
+    look_1 = (1.0,) + (0.0,) * 7
+    look_2 = (0.0,) * 7 + (1.0,)
+    fusion.update([obs("a", 1, 0.0, 1.0, 1.0, look_1), obs("a", 2, 0.0, 3.0, 1.0, look_2)])
+    update = fusion.update([obs("a", 2, 0.1, 3.0, 1.0, look_2), obs("a", 1, 0.1, 1.0, 1.0)])
+    assert update.appearance == {"shopper-1": (), "shopper-2": look_2}
+
+
+def test_embeddings_of_another_length_are_ignored_and_logged_once(caplog):
+    fusion = FloorFusion()
+    fusion.update([obs("a", 1, 0.0, 1.0, 1.0, (1.0,) * 8)])
+    for k in range(3):  # camera c runs another model
+        update = fusion.update(
+            [
+                obs("a", 1, 0.1 * k + 0.1, 1.0, 1.0, (1.0,) * 8),
+                obs("c", 4, 0.1 * k + 0.1, 1.0, 1.0, (1.0,) * 16),
+            ]
+        )
+        assert update.appearance["shopper-1"] == pytest.approx((math.sqrt(1 / 8),) * 8)
+    assert fusion.ignored_embeddings == 3
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1
+    assert "camera c" in warnings[0]
+    assert "length 16, not 8" in warnings[0]
+
+
+def test_opposite_embeddings_have_no_mean_direction():
+    fusion = FloorFusion()
+    look = (1.0, -2.0, 0.0, 0.0, 0.0, 0.0, 0.0, 4.0)
+    fusion.update([obs("a", 1, 0.0, 1.0, 1.0, look)])
+    opposite = tuple(-v for v in look)
+    both = fusion.update([obs("a", 1, 0.1, 1.0, 1.0, look), obs("b", 2, 0.1, 1.0, 1.0, opposite)])
+    assert both.appearance == {"shopper-1": ()}
 
 
 def test_track_ends_after_its_lifetime_and_is_not_revived():

@@ -9,10 +9,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterable
 
+import numpy as np
 import pytest
 from peers.waiting import next_message, wait_until
 
-from devices.bus import Bus, Subscription
+from devices.bus import Bus, Message, Subscription
 from devices.camera.config import FloorHomography
 from devices.camera.detection import Detection, PersonDetections
 from devices.gate.machine import Entered, Exited
@@ -28,13 +29,27 @@ WAIT_S = 5.0
 
 
 def people(
-    t: float, *where: tuple[float, float], ids: Iterable[int | None] = ()
+    t: float,
+    *where: tuple[float, float],
+    ids: Iterable[int | None] = (),
+    looks: Iterable[tuple[float, ...]] = (),
 ) -> PersonDetections:
-    """Everyone at floor points ``where`` (metres), as a 40 x 120 px box standing there."""
+    """Everyone at floor points ``where`` (metres), as a 40 x 120 px box standing there.
+
+    ``looks``: each one's appearance embedding, in the same order (none if empty).
+    """
     track_ids = list(ids) or [None] * len(where)
+    embeddings = list(looks) or [()] * len(where)
     detections = tuple(
-        Detection(CAMERA, t, (x * 100 - 20, y * 100 - 120, x * 100 + 20, y * 100), 0.9, track_id)
-        for (x, y), track_id in zip(where, track_ids, strict=True)
+        Detection(
+            CAMERA,
+            t,
+            (x * 100 - 20, y * 100 - 120, x * 100 + 20, y * 100),
+            0.9,
+            track_id,
+            embedding=embedding,
+        )
+        for (x, y), track_id, embedding in zip(where, track_ids, embeddings, strict=True)
     )
     return PersonDetections(source=CAMERA, t_mono=t, camera_id=CAMERA, detections=detections)
 
@@ -119,3 +134,68 @@ async def test_a_camera_without_homography_is_counted_not_fatal(service):
     await tracking.feed(Exited(source="not-a-gate", t_mono=1.1))
     assert tracking.counts["unknown_camera"] == 1
     assert tracking.counts["refused"] == 1
+
+
+def entered(session: str, t: float) -> Entered:
+    return Entered(
+        source="gate-in", t_mono=t, session_id=session, credential="c", person=1, group_size=1
+    )
+
+
+@pytest.mark.parametrize("with_looks", [True, False], ids=["embeddings", "no-embeddings"])
+async def test_a_camera_swapping_two_shoppers_ids_is_caught_by_their_embeddings(
+    service, with_looks
+):
+    """Alice and Bob come in one after the other and stand side by side at a shelf; then
+    the smart camera swaps their track ids. Their embeddings (sent with every box) make
+    each shopper track follow its person's session under a new published id."""
+    tracking, out = service
+    rng = np.random.default_rng(4)
+    alice, bob = np.linalg.qr(rng.normal(size=(16, 2)))[0].T  # nothing alike
+
+    def look(who: np.ndarray) -> tuple[float, ...]:
+        noisy = who + rng.normal(0.0, 0.1, who.size)
+        return tuple((3.0 * noisy).tolist()) if with_looks else ()  # any scale will do
+
+    alice_shelf, bob_shelf = (4.0, 2.0), (4.5, 2.0)
+    frames: list[Message] = [entered("S-alice", 10.0)]
+    t = 10.1
+    for k in range(45):  # Alice walks in from the gate to the shelf
+        at = (1.0 + 3.0 * k / 44, 0.6 + 1.4 * k / 44)
+        frames.append(people(t, at, ids=[1], looks=[look(alice)]))
+        t += 1 / 15
+    for _ in range(40):  # and waits there
+        frames.append(people(t, alice_shelf, ids=[1], looks=[look(alice)]))
+        t += 1 / 15
+    frames.append(entered("S-bob", t - 0.1))
+    for k in range(45):  # Bob walks in to the shelf next to her
+        at = (1.0 + 3.5 * k / 44, 0.6 + 1.4 * k / 44)
+        frames.append(people(t, alice_shelf, at, ids=[1, 2], looks=[look(alice), look(bob)]))
+        t += 1 / 15
+    for _ in range(30):  # both at the shelf
+        frames.append(people(t, alice_shelf, bob_shelf, ids=[1, 2], looks=[look(alice), look(bob)]))
+        t += 1 / 15
+    swap_t = t
+    for _ in range(30):  # the camera swapped their ids
+        frames.append(people(t, alice_shelf, bob_shelf, ids=[2, 1], looks=[look(alice), look(bob)]))
+        t += 1 / 15
+    for message in frames:
+        await tracking.feed(message)
+    published = []
+    while (message := out.get_nowait()) is not None:
+        if isinstance(message, TrackSample):
+            published.append((message.t_mono, message.track_id, message.session_id))
+    assert tracking.counts["refused"] == 0
+    before = {(track, session) for at, track, session in published if at < swap_t}
+    bound_later = {("shopper-1", None), ("shopper-2", None)}  # until the binder decides
+    assert before == {("shopper-1", "S-alice"), ("shopper-2", "S-bob")} | bound_later
+    settled = swap_t + 4 / 15  # a window of 3 samples of the other person, and one more
+    after = {(track, session) for at, track, session in published if at >= settled}
+    if with_looks:
+        assert tracking.sessions.counts["reid_moved"] == 2
+        # each track follows its person now: the published id says it is not the same one
+        assert after == {("shopper-1~1", "S-bob"), ("shopper-2~1", "S-alice")}
+    else:
+        # positions alone cannot tell: the sessions follow the ids, onto the wrong people
+        assert tracking.sessions.counts["reid_moved"] == 0
+        assert after == {("shopper-1", "S-alice"), ("shopper-2", "S-bob")}

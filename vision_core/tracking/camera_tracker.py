@@ -10,7 +10,9 @@ The tracker runs on the detections' ``t_mono`` (not a fixed frame rate),
 so dropped or late frames stretch the Kalman step instead of confusing it.
 ByteTrack returns the input boxes (not its smoothed ones) in a new order;
 an index carried in the detections' data maps each back to its input, so
-keypoints and scores go through untouched. Only confirmed tracks (seen in
+keypoints, scores and appearance embeddings go through untouched, each with
+the person it came with (never by output position: two people crossing keep
+their own). Only confirmed tracks (seen in
 ``minimum_consecutive_frames`` frames in a row) come out: an id is never
 handed out for a one-frame false positive.
 
@@ -168,7 +170,9 @@ class CameraTracker:
         the last update, each box the Kalman prediction at ``t_mono``, its
         keypoints those of the last real detection mapped from the old box
         onto the new one (so they move and scale with it), score and
-        ``track_id`` unchanged, ``t_mono`` the new one. ``last_people`` are
+        ``track_id`` unchanged, ``t_mono`` the new one, and no ``embedding``
+        (nobody looked at that image: repeating the last vector would count
+        one look as several in re-identification). ``last_people`` are
         the last update's people as the caller completed them (keypoints
         added after tracking): the one with a track's id replaces what
         :meth:`update` returned as the source of that track. Nothing about the
@@ -206,6 +210,7 @@ class CameraTracker:
                     t_mono=t_mono,
                     box=box,
                     keypoints=_map_keypoints(last.keypoints, last.box, box),
+                    embedding=(),
                 )
             )
         out.sort(key=lambda d: d.track_id if d.track_id is not None else -1)

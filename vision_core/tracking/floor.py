@@ -59,7 +59,8 @@ class FloorObservation:
     """One camera's tracked person at one time, on the floor plan.
 
     ``track_id`` is the camera's own track id; ``hands_m`` holds the wrists
-    that were seen (0, 1 or 2 points).
+    that were seen (0, 1 or 2 points); ``appearance`` is the detection's
+    re-identification embedding, ``()`` when it had none.
     """
 
     camera_id: str
@@ -67,6 +68,7 @@ class FloorObservation:
     t_mono: float
     body_m: Point
     hands_m: tuple[Point, ...] = ()
+    appearance: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +121,7 @@ class FloorProjector:
             t_mono=detection.t_mono,
             body_m=(float(floor[0, 0]), float(floor[0, 1])),
             hands_m=tuple(hands),
+            appearance=detection.embedding,
         )
 
     def project_all(self, detections: Iterable[Detection]) -> tuple[FloorObservation, ...]:

@@ -25,17 +25,26 @@ ones this camera saw. Frames of different cameras arrive interleaved; a
 sample older than the shopper's last one is stamped with that last time
 (the skew is at most the cameras' frame spacing), since a ``ShopperTrack``
 only grows forward in time.
+
+Appearance: each update gives every shopper it added samples to the mean
+direction of their observations' embeddings in that update (the normalised
+sum of the unit vectors, since only directions compare), or ``()`` when
+none had one. Vectors compare only within one model, so the first
+embedding seen fixes the length; one of another length (a camera with
+another model) is ignored, counted in ``ignored_embeddings`` and logged
+once per camera, rather than fail the re-identification downstream.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from vision_core.inference.attribution import FloorSample, ShopperTrack
 from vision_core.tracking.floor import FloorObservation, Point
+from vision_core.tracking.reid import mean_direction
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -64,10 +73,16 @@ class FusionSettings:
 
 @dataclass(frozen=True, slots=True)
 class FusionUpdate:
-    """What one update changed: shopper tracks started and ended."""
+    """What one update changed: shopper tracks started and ended.
+
+    ``appearance``: shopper track id -> mean embedding direction (unit
+    length) of that shopper's observations in this update, ``()`` when none
+    had one; one entry for every shopper the update added samples to.
+    """
 
     started: tuple[ShopperTrack, ...] = ()
     ended: tuple[ShopperTrack, ...] = ()
+    appearance: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -103,6 +118,10 @@ class FloorFusion:
         self._next_id = 1
         self._active: dict[str, _Shopper] = {}
         self._links: dict[LinkKey, _Link] = {}
+        self._embedding_len: int | None = None  # fixed by the first embedding seen
+        self._odd_cameras: set[str] = set()
+        self.ignored_embeddings = 0
+        """Embeddings dropped for a length other than the store's (another model)."""
 
     @property
     def active_tracks(self) -> tuple[ShopperTrack, ...]:
@@ -167,9 +186,35 @@ class FloorFusion:
             shopper_id = self._start(obs)
             assigned[i] = shopper_id
             started.append(self._active[shopper_id].track)
+        looks: dict[str, list[tuple[float, ...]]] = {}
         for i in sorted(assigned, key=lambda j: observations[j].t_mono):
-            self._observe(self._active[assigned[i]], observations[i])
-        return FusionUpdate(started=tuple(started), ended=ended)
+            shopper_id = assigned[i]
+            self._observe(self._active[shopper_id], observations[i])
+            shopper_looks = looks.setdefault(shopper_id, [])
+            if self._comparable(observations[i]):
+                shopper_looks.append(observations[i].appearance)
+        appearance = {sid: mean_direction(vectors) for sid, vectors in looks.items()}
+        return FusionUpdate(started=tuple(started), ended=ended, appearance=appearance)
+
+    def _comparable(self, obs: FloorObservation) -> bool:
+        """Whether the observation has an embedding of the store's length (the first seen)."""
+        if not obs.appearance:
+            return False
+        if self._embedding_len is None:
+            self._embedding_len = len(obs.appearance)
+        if len(obs.appearance) == self._embedding_len:
+            return True
+        self.ignored_embeddings += 1
+        if obs.camera_id not in self._odd_cameras:
+            self._odd_cameras.add(obs.camera_id)
+            _LOGGER.warning(
+                "camera %s sends embeddings of length %d, not %d as the others: ignored "
+                "(every camera of a store must use the same re-identification model)",
+                obs.camera_id,
+                len(obs.appearance),
+                self._embedding_len,
+            )
+        return False
 
     def _associate(
         self,

@@ -65,9 +65,32 @@ class ReidSettings:
                 raise ValueError(f"{name} must be a finite number > 0, got {value}")
 
 
-def _unit(vector: Sequence[float]) -> tuple[float, ...] | None:
-    norm = math.sqrt(math.fsum(v * v for v in vector))
-    return None if norm == 0 else tuple(v / norm for v in vector)
+def unit_vector(vector: Sequence[float]) -> tuple[float, ...] | None:
+    """``vector`` scaled to length 1; None for a zero vector.
+
+    ``math.hypot`` neither underflows nor overflows on the way; only a norm
+    past the float range (finite components near 1e308) needs scaling first.
+    """
+    norm = math.hypot(*vector)
+    if norm == 0.0:
+        return None
+    if math.isinf(norm):
+        largest = max(abs(v) for v in vector)
+        vector = [v / largest for v in vector]
+        norm = math.hypot(*vector)
+    return tuple(v / norm for v in vector)
+
+
+def mean_direction(vectors: Sequence[Sequence[float]]) -> tuple[float, ...]:
+    """The normalised sum of the vectors' unit vectors (all of one length); ``()`` if none.
+
+    Also ``()`` when they cancel out (opposite directions): no direction to give.
+    """
+    units = [u for u in (unit_vector(v) for v in vectors) if u is not None]
+    if len(units) <= 1:
+        return units[0] if units else ()
+    total = [math.fsum(column) for column in zip(*units, strict=True)]
+    return unit_vector(total) or ()
 
 
 def _cosine(a: Sequence[float], b: Sequence[float]) -> float:
@@ -160,7 +183,7 @@ class AppearanceTracker:
     ) -> str | None:
         """One sample's embedding; the identity the track moved to, or None if it did not."""
         track = self._tracks[track_id]
-        look = _unit(appearance)
+        look = unit_vector(appearance)
         identity = self._identities.get(track.identity)
         if identity is None:
             identity = self._identities[track.identity] = _Identity([0.0] * len(appearance))
@@ -171,7 +194,7 @@ class AppearanceTracker:
             identity.total = [a + b for a, b in zip(identity.total, look, strict=True)]
             identity.count += 1
             if identity.count >= self.settings.template_samples:
-                identity.template = _unit(identity.total)
+                identity.template = unit_vector(identity.total)
             return None
         track.window.append(look)
         track.times.append(t_mono)

@@ -13,6 +13,12 @@ tick (:class:`StoreClock`) lets binding windows and exit decisions come due
 while nobody moves. A detection from a camera with no floor homography is
 counted and dropped (it cannot be put on the floor), with one log line per
 camera, never an exception that would stop the service.
+
+Appearance embeddings (smart cameras' schema v2, or a re-identification
+model) ride along with their detection through the tracker, the projector
+and the fusion, which gives each shopper sample the mean direction of its
+observations' vectors; :class:`TrackSessions` uses it to notice two
+shoppers' ids swapped. Without embeddings a swap goes unnoticed.
 """
 
 from __future__ import annotations
@@ -142,7 +148,8 @@ class ShopperTrackingService:
             seen.add(track.track_id)
             latest = track.latest
             assert latest is not None  # fusion just added this observation's sample
-            out.extend(self.sessions.sample(track.track_id, latest))
+            appearance = update.appearance.get(track.track_id, ())
+            out.extend(self.sessions.sample(track.track_id, latest, appearance))
             # the fusion's own state is the shopper's position; the history is the checkout's
             track.drop_before(latest.t_mono)
         return out
