@@ -11,7 +11,10 @@ People walk at ``walk_speed_m_s`` along the world's routes
 otherwise around the boards with a clearance; no collisions between people);
 a person stands ``standoff_m`` in front of the board at the place of the
 product they came for, and each reach puts one hand on the board for
-:data:`REACH_S` around the moment the weight changes.
+:data:`REACH_S` around the moment the weight changes. Hands do not pass
+through each other: a reach to a spot another person's hand holds (within
+a hand's width) waits until that hand is out; two people still reach into
+one board, and one facing, at once, a hand's width apart or more.
 """
 
 from __future__ import annotations
@@ -126,6 +129,9 @@ def shop(world: World, person: Person, rng: random.Random) -> Iterator[float]:
         )
         for j, action in enumerate(actions):
             yield arrive + dwell * (j + 1) / (len(actions) + 1)
+            spot = world.reach_position(person, shelf, along, action)
+            while (free := world.hand_free_at(person, shelf.shelf_id, spot)) > world.now:
+                yield free  # another hand is at that spot: wait until it is out
             world.act(person, shelf, product, along, action, rng)
         person.at(arrive + dwell, *stand)
         yield arrive + dwell

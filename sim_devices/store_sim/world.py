@@ -44,6 +44,9 @@ from sim_devices.store_sim.shoppers import (
 ADMIT_TO_ENTRY_S = 0.8
 """From a credential being accepted to the first member passing the entry."""
 
+HAND_WIDTH_M = 0.12
+"""Two hands closer than this along a board would meet: one waits for the other."""
+
 ARM_REACH_M = 0.5
 """Along the board, a put-back lands on the item's own facing only within this reach
 of where the person stands; farther away it lands where they stand (same shelf,
@@ -84,6 +87,8 @@ class World:
     _groups: int = 0
     _stock: dict[tuple[str, str], int] = field(default_factory=dict)
     _standing: dict[str, set[str]] = field(default_factory=dict)
+    _hands: dict[str, list[tuple[float, str, float]]] = field(default_factory=dict)
+    """Per shelf, every reach so far: (time, shopper, position along the board)."""
     _entry_free_t: float = -math.inf
     _exit_free_t: float = -math.inf
     router: Router = field(init=False, repr=False, compare=False)
@@ -94,6 +99,7 @@ class World:
         for shelf in self.scenario.floor.shelves:
             self.changes[shelf.shelf_id] = []
             self._standing[shelf.shelf_id] = set()
+            self._hands[shelf.shelf_id] = []
             for product in shelf.products:
                 self._stock[(shelf.shelf_id, product.sku)] = product.stock
 
@@ -261,32 +267,65 @@ class World:
             group.held.extend(units)
             self._record(person, "take", units, shelf, along_m)
             return
+        unit = self._unit_to_put(person, shelf, action)
+        if unit is None:
+            return
+        group.held.remove(unit)
+        at_home = _within_reach_of_home(unit, shelf, along_m)
+        position = unit.home_position_m if at_home else along_m
+        if at_home:
+            self._stock[(shelf.shelf_id, unit.sku)] += 1
+        self._record(person, "put", [unit], shelf, position)
+
+    def _unit_to_put(self, person: Person, shelf: ShelfSpec, action: Action) -> Unit | None:
+        """The unit a put-back action would return, if the group holds one."""
+        held = person.group.held
         if action == "put_same":
             mine = [
                 u
-                for u in group.held
+                for u in held
                 if u.taker == person.shopper_id and u.home_shelf_id == shelf.shelf_id
             ]
         elif action == "put_wrong":
             mine = [
                 u
-                for u in group.held
+                for u in held
                 if u.taker == person.shopper_id and u.home_shelf_id != shelf.shelf_id
             ]
         else:
-            mine = [u for u in group.held if u.by_child]
-        if not mine:
-            return
-        unit = mine[-1]
-        group.held.remove(unit)
-        at_home = (
-            unit.home_shelf_id == shelf.shelf_id
-            and abs(unit.home_position_m - along_m) <= ARM_REACH_M
-        )
-        position = unit.home_position_m if at_home else along_m
-        if at_home:
-            self._stock[(shelf.shelf_id, unit.sku)] += 1
-        self._record(person, "put", [unit], shelf, position)
+            mine = [u for u in held if u.by_child]
+        return mine[-1] if mine else None
+
+    def reach_position(
+        self, person: Person, shelf: ShelfSpec, along_m: float, action: Action
+    ) -> float:
+        """Where along the board the hand goes for ``action``.
+
+        A put-back within reach of the item's own facing lands there; anything
+        else where the person stands.
+        """
+        if action == "take":
+            return along_m
+        unit = self._unit_to_put(person, shelf, action)
+        if unit is not None and _within_reach_of_home(unit, shelf, along_m):
+            return unit.home_position_m
+        return along_m
+
+    def hand_free_at(self, person: Person, shelf_id: str, position_m: float) -> float:
+        """When ``person`` can reach to ``position_m`` without their hand meeting another's.
+
+        Two hands cannot grab the same spot at once: a reach holds the spot
+        (``HAND_WIDTH_M`` either side) for ``REACH_S`` before and after its
+        weight change, so another reach there waits until that one is over.
+        Only reaches made so far count: a later one waits for this in turn.
+        """
+        free = self.now
+        for t, other, position in reversed(self._hands[shelf_id]):
+            if t < self.now - 2 * REACH_S:
+                break
+            if other != person.shopper_id and abs(position - position_m) < HAND_WIDTH_M:
+                free = max(free, t + 2 * REACH_S)
+        return free
 
     def _record(
         self, person: Person, kind: str, units: list[Unit], shelf: ShelfSpec, position_m: float
@@ -310,6 +349,14 @@ class World:
         delta = -weight if kind == "take" else weight
         self.changes[shelf.shelf_id].append(ShelfChangeTruth(self.now, delta, position_m))
         person.reaches.append((self.now, (shelf.x_m + position_m, shelf.y_m)))
+        self._hands[shelf.shelf_id].append((self.now, person.shopper_id, position_m))
+
+
+def _within_reach_of_home(unit: Unit, shelf: ShelfSpec, along_m: float) -> bool:
+    """Whether a person standing at ``along_m`` puts ``unit`` back on its own facing."""
+    return unit.home_shelf_id == shelf.shelf_id and abs(unit.home_position_m - along_m) <= (
+        ARM_REACH_M
+    )
 
 
 def simulate(scenario: StoreScenario) -> SimulationResult:
