@@ -124,9 +124,9 @@ class ShelfChangeDetector:
         started = self._moving_since if self._moving_since is not None else sample.t_mono
         self._moving_since = None
         steps = self._steps(stretch, before, sample.weights_g)
-        if len(steps) > 1:
+        if steps is not None and len(steps) > 1:
             return [
-                self._change(sample, step.started_mono, end, step.cell_deltas_g)
+                self._change(sample, step.started_mono, end, step.cell_deltas_g, one_lift=True)
                 for step, end in zip(
                     steps, [*(s.ended_mono for s in steps[:-1]), sample.t_mono], strict=True
                 )
@@ -134,24 +134,34 @@ class ShelfChangeDetector:
         deltas = tuple(a - b for a, b in zip(sample.weights_g, before, strict=True))
         if abs(math.fsum(deltas)) < self.min_change_g:
             return []  # nothing happened, or slow drift: the new level is followed
-        return [self._change(sample, started, sample.t_mono, deltas)]
+        one_lift = self.steps is not None and steps is not None
+        return [self._change(sample, started, sample.t_mono, deltas, one_lift=one_lift)]
 
     def _steps(
         self, stretch: list[ShelfWeights], before: tuple[float, ...], after: tuple[float, ...]
-    ) -> list[Step]:
-        """The stretch's steps; one (or none) when splitting is off or finds nothing to split."""
+    ) -> list[Step] | None:
+        """The stretch's steps ([] when too short to hold two, or splitting is off).
+
+        None when it holds several but one is too small to report: the stretch
+        stays whole then (its grams must not be lost), and is not one lift.
+        """
         if self.steps is None or len(stretch) < 2:
             return []
         steps = split_steps(
             [s.t_mono for s in stretch], [s.weights_g for s in stretch], before, after, self.steps
         )
-        # a step too small to report would lose its grams: keep the stretch whole then
         if any(abs(math.fsum(s.cell_deltas_g)) < self.min_change_g for s in steps):
-            return []
+            return None
         return steps
 
     def _change(
-        self, sample: ShelfWeights, started: float, t_mono: float, deltas: tuple[float, ...]
+        self,
+        sample: ShelfWeights,
+        started: float,
+        t_mono: float,
+        deltas: tuple[float, ...],
+        *,
+        one_lift: bool,
     ) -> ShelfChange:
         total = math.fsum(deltas)
         return ShelfChange(
@@ -163,7 +173,7 @@ class ShelfChangeDetector:
             started_mono=started,
             position_m=split_position_m(deltas, self.length_m),
             cell_deltas_g=deltas,
-            one_lift=self.steps is not None,
+            one_lift=one_lift,
         )
 
 

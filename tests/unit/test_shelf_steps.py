@@ -142,3 +142,14 @@ def test_split_steps_checks_its_input_and_settings():
         StepSettings(min_samples=1)
     with pytest.raises(ValueError, match="factor"):
         StepSettings(factor=0.0)
+
+
+def test_changes_say_whether_they_were_found_to_be_one_lift():
+    single = changes_of([(1.02, -355.0, 0.3)])
+    split = changes_of([(1.02, -355.0, 0.3), (1.72, -520.0, 0.9)])
+    assert [c.one_lift for c in single] == [True]
+    assert [c.one_lift for c in split] == [True, True]
+    model, clock = board()
+    detector = ShelfChangeDetector("A1", 1.2, steps=None)  # nobody looked
+    samples = run_board(model, clock, [(1.02, -355.0, 0.3)], 6.0)
+    assert [c.one_lift for s in samples for c in detector.feed(s)] == [False]

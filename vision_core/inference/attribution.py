@@ -7,14 +7,15 @@ weight that is 1 inside the window and falls off outside it
 (``time_sigma_s``: tracks and scales have separate clocks and latencies).
 A track's score is its best sample, 0..1.
 
-A change one hand made (a single unit lifted or set down) is scored
-``at_onset``: the weight starts to change the moment the item leaves the
-board or touches it, so that hand was at the spot then, give or take
-``onset_slack_s``, with ``onset_sigma_s`` falling off beyond. A second
-shopper reaching into the same facing while the board still settles is
-then no contender, where the whole window would have made the two a tie.
-A change that may be several hands' work (several units) keeps the window:
-a hand that came in halfway may have moved part of it.
+A change one hand made (the detector found it to be one lift, a put, or a
+single unit) is scored ``at_onset``: the weight starts to change the moment
+the item leaves the board or touches it, so that hand was at the spot
+then, give or take ``onset_slack_s``, with ``onset_sigma_s`` falling off
+beyond. A second shopper reaching into the same facing while the board
+still settles is then no contender, where the whole window would have made
+the two a tie. A change that may be several hands' work (several units,
+not known to be one lift) keeps the window: a hand that came in halfway
+may have moved part of it.
 
 A track whose wrists the cameras never saw in the (padded) window is scored
 by its body instead: a Gaussian of the body's distance less an arm's reach

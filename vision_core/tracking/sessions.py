@@ -173,8 +173,9 @@ class TrackSessions:
         # a passage is decided once (at a candidate's next sample or its next look)
         self._awaiting_exit: dict[str, list[_ExitPassage]] = {}
         self._decided_exits: set[tuple[str, float]] = set()
-        # a track counted out while others of its group seemed to leave too -> those others
-        self._exit_alternatives: dict[str, tuple[str, ...]] = {}
+        # a track counted out while others of its group seemed to leave too -> the passage's
+        # time and those others
+        self._exit_alternatives: dict[str, tuple[float, tuple[str, ...]]] = {}
         self._appearance = AppearanceTracker(self.settings.reid)
         self._session_of_identity: dict[str, str] = {}
         self._moves: Counter[str] = Counter()  # re-identifications per track: its published id
@@ -212,9 +213,9 @@ class TrackSessions:
         for passage in self._awaiting_exit.pop(track_id, ()):
             # seen again: not the one who left; decide the exit among the others now
             out.extend(self._decide_exit(passage, recheck=True))
-        others = self._exit_alternatives.pop(track_id, None)
-        if others is not None:
-            self._exit_mistaken(track_id, others)
+        mistaken = self._exit_alternatives.pop(track_id, None)
+        if mistaken is not None:
+            self._exit_mistaken(track_id, *mistaken)
         if appearance:
             moved = self._appearance.observe(track_id, sample.t_mono, sample.body_m, appearance)
             if moved is not None:
@@ -496,7 +497,7 @@ class TrackSessions:
         self._exited_tracks.add(track_id)
         siblings = tuple(t for t in ended[1:] if self._tracks[t].session_id == session_id)
         if siblings:
-            self._exit_alternatives[track_id] = siblings
+            self._exit_alternatives[track_id] = (passage.t_mono, siblings)
         _LOGGER.info(
             "exit at gate %s at %.3f: track %s, session %s",
             passage.gate_id,
@@ -513,17 +514,22 @@ class TrackSessions:
             )
         ]
 
-    def _exit_mistaken(self, track_id: str, others: tuple[str, ...]) -> None:
+    def _exit_mistaken(self, track_id: str, passage_t: float, others: tuple[str, ...]) -> None:
         """A track counted out shows again: one of its group's others left in its place.
 
         The session's count was right (same session); only which track is
         gone was not, and the next member's passage must find this one, not
-        take the one that really left for still inside.
+        take the one that really left for still inside. An other seen after
+        the passage is still inside too, and is left alone.
         """
         self._exited_tracks.discard(track_id)
         for other in others:
             last = self._last.get(other)
-            if other not in self._exited_tracks and last is not None:
+            if (
+                other not in self._exited_tracks
+                and last is not None
+                and last.t_mono <= passage_t + ENDED_SLACK_S
+            ):
                 self._exited_tracks.add(other)
                 _LOGGER.info("track %s is still inside: %s left in its place", track_id, other)
                 return
