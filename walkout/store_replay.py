@@ -354,17 +354,27 @@ class StoreReplay:
             message = entered
         self._collect(self.checkout.feed(message))
 
-    def _on_weight(self, record: WeightRecord) -> None:
-        weights = ShelfWeights(
-            source=f"scale-{record.shelf_id}",
-            t_mono=record.t,
-            shelf_id=record.shelf_id,
-            weights_g=record.cells_g,
-            stable=record.stable,
-            overload=(False,) * len(record.cells_g),
-        )
-        for change in self._detectors[record.shelf_id].feed(weights):
+    def feed_weights(self, weights: ShelfWeights) -> None:
+        """One shelf's reading, from a record or from the real scales (hardware in the loop).
+
+        Store time moves to the reading's ``t_mono`` first, so the checkout sees
+        the ticks and binding decisions due before it.
+        """
+        self._advance_to(weights.t_mono)
+        for change in self._detectors[weights.shelf_id].feed(weights):
             self._collect(self.checkout.feed(change))
+
+    def _on_weight(self, record: WeightRecord) -> None:
+        self.feed_weights(
+            ShelfWeights(
+                source=f"scale-{record.shelf_id}",
+                t_mono=record.t,
+                shelf_id=record.shelf_id,
+                weights_g=record.cells_g,
+                stable=record.stable,
+                overload=(False,) * len(record.cells_g),
+            )
+        )
 
     def _on_track(self, record: TrackRecord) -> None:
         sample = FloorSample(record.t, record.body_xy, record.hands_xy)

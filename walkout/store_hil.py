@@ -1,0 +1,356 @@
+"""The store simulator's run through the checkout in real time, with the shelves in the loop.
+
+Accelerated replay (:mod:`walkout.store_replay`) feeds the simulator's own
+weight records to the checkout. Here the weights come the way they come in a
+store: the shelf simulator runs as its own process, serving one Modbus TCP
+unit per shelf with the stock already on the boards; the store simulator's
+takes and put-backs are sent to it as grams at their place, at their scenario
+times (:mod:`sim_devices.store_sim.hil`); the real runtime polls the units
+and publishes :class:`ShelfWeights`, which go through the same
+:class:`StoreReplay` adapter (:meth:`StoreReplay.feed_weights`) as in replay.
+What differs from replay is therefore the whole weight path: load-cell
+settling and noise of the shelf simulator, the Modbus poll and its timing,
+the runtime's calibration and the event loop's scheduling.
+
+Tracks and gates stay records (there are no OSDP or digital-I/O simulators
+in this slice): they are fed at their real times, shifted onto the monotonic
+clock the runtime stamps readings with (``t0`` = the clock at the start; a
+record at scenario time ``t`` is fed as at ``t0 + t`` once the clock has got
+there). Outputs are shifted back by ``t0`` before scoring, so scores compare
+with replay's.
+
+After the last record and shelf action the weights run on for
+``settle_s`` of real time (the last change must settle and be read), then
+polling stops and the replay's drain (:meth:`StoreReplay.finish`) lets
+store time run on at once: receipts still waiting on the exit binding delay
+settle at the store times they would have in a store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from devices.bus import Subscription
+from devices.scale import ShelfWeights
+from sim_devices.control import ControlClient
+from sim_devices.process import SimulatorProcess
+from sim_devices.scenario import Scenario, TcpServerSpec, UnitSpec
+from sim_devices.store_sim import Record, SimulationResult, StoreScenario, WeightRecord
+from sim_devices.store_sim.hil import (
+    HilAction,
+    ShelfAddress,
+    drive,
+    hil_actions,
+    shelf_sim_scenario,
+)
+from sim_devices.store_sim.playback import Clock, play_realtime
+from walkout.config import StoreConfig, parse_config
+from walkout.runtime import Runtime, open_runtime
+from walkout.store_replay import (
+    EngineCheckout,
+    ReplayOutcome,
+    ReplaySettings,
+    ScenarioResult,
+    StoreReplay,
+    score_outcome,
+)
+
+_LOGGER = logging.getLogger(__name__)
+
+SETTLE_S = 2.0
+"""Real seconds of polling after the last action: a board settles in ~1 s (settle_tau_s
+0.35 s, a few time constants) and the detector wants a stable stretch after it."""
+
+WARMUP_TIMEOUT_S = 15.0
+"""How long every shelf may take to deliver its first reading (process start is not in it)."""
+
+PROFILE = "mc10"
+"""The scale profile of every unit: the shelf simulator's default model."""
+
+
+@dataclass
+class HilResult(ScenarioResult):
+    """A scored hardware-in-the-loop run, with what came over Modbus.
+
+    ``outcome.cpu_s`` is the checkout path's CPU (the adapter's calls, on the
+    loop's thread), comparable with replay's; ``process_cpu_s`` adds the
+    runtime's polling and decoding (the simulator's process is not in it).
+    """
+
+    samples: dict[str, int] = field(default_factory=dict)
+    """``ShelfWeights`` received per shelf."""
+    dropped: int = 0
+    """Readings the subscription dropped because the adapter fell behind."""
+    process_cpu_s: float = 0.0
+
+
+class _CpuMeter:
+    """Thread CPU summed over measured blocks: the engine's share of a loop shared with polling."""
+
+    def __init__(self) -> None:
+        self.cpu_s = 0.0
+
+    @contextlib.contextmanager
+    def measure(self) -> Iterator[None]:
+        start = time.thread_time()
+        try:
+            yield
+        finally:
+            self.cpu_s += time.thread_time() - start
+
+
+def _plain(value: Any) -> Any:
+    """Tuples as lists and ``None`` fields left out: the YAML the shelf simulator parses."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def scenario_document(scenario: Scenario) -> dict[str, Any]:
+    """``scenario`` as the YAML document ``sim_devices shelf serve --scenario`` reads.
+
+    Only modelled units on TCP servers, which is what :func:`shelf_sim_scenario` builds.
+    """
+    servers = []
+    for index, server in enumerate(scenario.servers):
+        if not isinstance(server, TcpServerSpec):
+            raise ValueError(f"servers[{index}]: only TCP servers can be written")
+        units = []
+        for unit in server.units:
+            if not isinstance(unit, UnitSpec):
+                raise ValueError(f"servers[{index}]: unit {unit.unit_id} is not a modelled unit")
+            units.append(_plain(asdict(unit)))
+        servers.append({"kind": "tcp", "host": server.host, "port": server.port, "units": units})
+    return {"name": scenario.name, "servers": servers}
+
+
+def hil_config(
+    store: StoreScenario, addresses: dict[str, ShelfAddress], port: int, workdir: Path
+) -> StoreConfig:
+    """A store config with one Modbus TCP bus to the simulator and one unit per shelf."""
+    units, shelves = [], []
+    for shelf in store.floor.shelves:
+        unit = f"u-{shelf.shelf_id}"
+        units.append(
+            {
+                "id": unit,
+                "bus": "shelf-sim",
+                "unit_id": addresses[shelf.shelf_id].unit,
+                "profile": PROFILE,
+            }
+        )
+        shelves.append(
+            {
+                "id": shelf.shelf_id,
+                "unit": unit,
+                "cells": list(range(shelf.cells)),
+                "length_m": shelf.length_m,
+                "rate_hz": store.sensors.scale.rate_hz,
+            }
+        )
+    data = {
+        "store": {"id": "hil"},
+        "modbus": {
+            "buses": [{"id": "shelf-sim", "type": "tcp", "host": "127.0.0.1", "port": port}],
+            "units": units,
+        },
+        "shelves": shelves,
+        "facility": {"gpus": {"enabled": False}},
+    }
+    return parse_config(data, "hardware-in-the-loop store", workdir)
+
+
+def _anchored(t0: float) -> Clock:
+    """The monotonic clock, except that its first reading is ``t0``.
+
+    :func:`play_realtime` takes scenario time 0 as its clock's first reading;
+    this pins that to the ``t0`` every task shares, not to when each task
+    happened to start.
+    """
+    first = True
+
+    def clock() -> float:
+        nonlocal first
+        if first:
+            first = False
+            return t0
+        return time.monotonic()
+
+    return clock
+
+
+@dataclass
+class _Loop:
+    """One run's moving parts on the event loop, and what they counted."""
+
+    adapter: StoreReplay
+    shelves: frozenset[str]
+    meter: _CpuMeter = field(default_factory=_CpuMeter)
+    samples: Counter[str] = field(default_factory=Counter)
+    fed: int = 0
+    dropped: int = 0
+    wall_s: float = 0.0
+    """Real time from ``t0`` until the drain is done (start-up and shutdown not in it)."""
+    process_cpu_s: float = 0.0
+    """The whole process's CPU over the same span: polling, decoding and the checkout."""
+    warm: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def consume(self, subscription: Subscription) -> None:
+        """Each reading of the runtime to the adapter; ``warm`` once every shelf has read."""
+        async for message in subscription:
+            if not isinstance(message, ShelfWeights):
+                continue
+            self.samples[message.shelf_id] += 1
+            with self.meter.measure():
+                self.adapter.feed_weights(message)
+            if not self.warm.is_set() and self.shelves <= self.samples.keys():
+                self.warm.set()
+
+    async def play(self, records: Sequence[Record], t0: float) -> None:
+        """Tracks and gates at their real times, on the monotonic clock."""
+
+        async def feed(record: Record) -> None:
+            with self.meter.measure():
+                self.adapter.feed(replace(record, t=t0 + record.t))
+            self.fed += 1
+
+        await play_realtime(records, feed, clock=_anchored(t0))
+
+
+async def _play_store(
+    loop: _Loop,
+    runtime: Runtime,
+    control: ControlClient,
+    records: Sequence[Record],
+    actions: Sequence[HilAction],
+    settle_s: float,
+) -> float:
+    """Poll, play and drive until the run is over, then drain; returns ``t0``."""
+    subscription = runtime.bus.subscribe(ShelfWeights, maxsize=100_000, name="hil")
+    try:
+        async with asyncio.TaskGroup() as group:
+            poller = group.create_task(runtime.run(), name="hil-runtime")
+            consumer = group.create_task(loop.consume(subscription), name="hil-weights")
+            async with asyncio.timeout(WARMUP_TIMEOUT_S):
+                await loop.warm.wait()
+            t0, cpu0 = time.monotonic(), time.process_time()
+            player = group.create_task(loop.play(records, t0), name="hil-records")
+            driver = group.create_task(
+                drive(actions, {"shelves": control}, clock=_anchored(t0)), name="hil-shelves"
+            )
+            await player
+            sent = await driver
+            await asyncio.sleep(settle_s)
+            poller.cancel()
+            subscription.close()
+            await consumer
+    finally:
+        subscription.close()
+        runtime.bus.unsubscribe(subscription)
+    _LOGGER.info(
+        "hil run over: %d records, %d shelf actions, readings %s",
+        loop.fed,
+        sent,
+        dict(loop.samples),
+    )
+    loop.dropped = subscription.dropped
+    with loop.meter.measure():
+        loop.adapter.finish()
+    loop.wall_s = time.monotonic() - t0
+    loop.process_cpu_s = time.process_time() - cpu0
+    return t0
+
+
+def _shifted(outcome: ReplayOutcome, t0: float) -> ReplayOutcome:
+    """``outcome`` with its times back on scenario time."""
+    receipts = {
+        ref: r if r.settled_t is None else replace(r, settled_t=r.settled_t - t0)
+        for ref, r in outcome.receipts.items()
+    }
+    events = [replace(e, t=e.t - t0) for e in outcome.events]
+    return replace(outcome, receipts=receipts, events=events)
+
+
+def _prepare(store: StoreScenario, workdir: Path) -> tuple[Path, dict[str, ShelfAddress]]:
+    """A fresh ledger place and the shelf simulator's scenario file (blocking file work)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    for stale in workdir.glob("ledger.sqlite*"):
+        stale.unlink()
+    sim_scenario, addresses = shelf_sim_scenario(store)
+    scenario_file = workdir / "shelf-sim.yaml"
+    scenario_file.write_text(
+        yaml.safe_dump(scenario_document(sim_scenario), sort_keys=False), encoding="utf-8"
+    )
+    return scenario_file, addresses
+
+
+async def run_hil(
+    run: SimulationResult,
+    workdir: Path,
+    *,
+    settings: ReplaySettings | None = None,
+    settle_s: float = SETTLE_S,
+) -> HilResult:
+    """Play ``run`` in real time against the shelf simulator and the runtime; score it.
+
+    Takes as long as the run's last record plus start-up and ``settle_s``.
+    The ledger, the simulator's scenario and the store config go in ``workdir``.
+    """
+    settings = settings or ReplaySettings()
+    scenario_file, addresses = _prepare(run.scenario, workdir)
+    actions = [a for a in hil_actions(run.truth, run.records, addresses) if a.target == "shelves"]
+    records = [r for r in run.records if not isinstance(r, WeightRecord)]
+    engine = EngineCheckout(run.scenario, workdir / "ledger.sqlite", settings.checkout)
+    try:
+        loop = _Loop(StoreReplay(run.scenario, engine, settings), frozenset(addresses))
+        async with SimulatorProcess(scenario_file) as simulator:
+            config = hil_config(
+                run.scenario, addresses, simulator.ready["servers"][0]["port"], workdir
+            )
+            async with (
+                open_runtime(config) as runtime,
+                ControlClient(simulator.ready["control_port"]) as control,
+            ):
+                t0 = await _play_store(loop, runtime, control, records, actions, settle_s)
+        reviewed, unclosed = loop.adapter.unsettled()
+    finally:
+        engine.close()
+    adapter = loop.adapter
+    outcome = _shifted(
+        ReplayOutcome(
+            receipts={**adapter.receipts, **reviewed},
+            events=adapter.events,
+            reviews=adapter.reviews,
+            notices=adapter.notices,
+            binding=adapter.binding,
+            unclosed=unclosed,
+            records=loop.fed + sum(loop.samples.values()),
+            cpu_s=loop.meter.cpu_s,
+            wall_s=loop.wall_s,
+        ),
+        t0,
+    )
+    scores, breakdown = score_outcome(run, outcome)
+    return HilResult(
+        run.scenario.name,
+        scores,
+        outcome,
+        breakdown,
+        scores.sessions / loop.wall_s if loop.wall_s > 0 else 0.0,
+        0.0,
+        samples=dict(loop.samples),
+        dropped=loop.dropped,
+        process_cpu_s=loop.process_cpu_s,
+    )
