@@ -31,7 +31,7 @@ lint:
 	bash scripts/test.sh --lint-only
 
 BENCH ?= modbus ups_events snmp nut gate gate_dio esl camera telemetry ledger inference \
-	supervisor detectors tracking checkout
+	supervisor detectors tracking checkout checkout_hil
 benchmark: setup
 	@set -e; for name in $(BENCH); do \
 		echo "=== benchmarks/bench_$$name.py"; \
