@@ -22,7 +22,7 @@ from vision_core.checkout.service import CheckoutService
 from vision_core.inference.attribution import ShelfLocation
 from vision_core.inference.planogram import Planogram, load_planogram
 from vision_core.ledger.ledger import Ledger
-from vision_core.shelf_events import ShelfChangeDetector, ShelfChangeService
+from vision_core.shelf_events import DEFAULT_STEPS, ShelfChangeDetector, ShelfChangeService
 from walkout.config import ConfigError, Shelf, StoreConfig
 
 
@@ -58,8 +58,12 @@ def checkout_shelves(config: StoreConfig, planogram: Planogram) -> dict[str, She
 
 
 def shelf_change_service(config: StoreConfig, bus: Bus) -> ShelfChangeService:
-    """One change detector per configured shelf, on the bus."""
-    return ShelfChangeService(bus, [ShelfChangeDetector(s.id, s.length_m) for s in config.shelves])
+    """One change detector per configured shelf (``split_lifts`` per shelf), on the bus."""
+    detectors = [
+        ShelfChangeDetector(s.id, s.length_m, steps=DEFAULT_STEPS if s.split_lifts else None)
+        for s in config.shelves
+    ]
+    return ShelfChangeService(bus, detectors)
 
 
 @dataclass

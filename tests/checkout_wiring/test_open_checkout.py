@@ -114,3 +114,26 @@ def test_a_shelf_off_the_floor_plan_is_refused_with_its_key(tmp_path: Path) -> N
 
     with pytest.raises(ConfigError, match=r"shelves\[0\] \(id=A1\)\.location"):
         asyncio.run(open_it())
+
+
+@pytest.mark.parametrize("split_lifts", [True, False])
+def test_split_lifts_is_set_per_shelf_in_store_yaml(tmp_path: Path, split_lifts: bool) -> None:
+    data = store(tmp_path)
+    data["shelves"][0]["split_lifts"] = split_lifts
+    config = parse_config(data, "test", tmp_path)
+    service = shelf_change_service(config, Bus())
+    # two lifts 1 s apart while the board still moves: two takes when splitting, one if not
+    samples = [weights(t, (1000.0, 1000.0)) for t in (0.0, 0.1, 0.2)]
+    samples += [weights(0.3 + k / 10, (835.0, 835.0), stable=False) for k in range(10)]
+    samples += [weights(1.3 + k / 10, (660.0, 660.0), stable=False) for k in range(10)]
+    samples += [weights(2.3 + k / 10, (660.0, 660.0)) for k in range(3)]
+    found = [c for s in samples for c in service.detectors["A1"].feed(s)]
+    assert [round(c.delta_g) for c in found] == ([-330, -350] if split_lifts else [-680])
+    assert all(c.one_lift == split_lifts for c in found)
+
+
+def test_split_lifts_must_be_a_boolean(tmp_path: Path) -> None:
+    data = store(tmp_path)
+    data["shelves"][0]["split_lifts"] = "sometimes"
+    with pytest.raises(ConfigError, match=r"split_lifts"):
+        parse_config(data, "test", tmp_path)

@@ -55,6 +55,13 @@ class Shelf(Strict):
     length_m: float = Field(default=1.0, gt=0, le=10)
     rate_hz: float = Field(default=10.0, gt=0, le=100)
     location: Location | None = None
+    split_lifts: bool = Field(
+        default=True,
+        description=(
+            "tell apart lifts and puts that follow each other before the board settles; "
+            "turn off for a board that rings below ~2 Hz (see vision_core.shelf_steps)"
+        ),
+    )
 
 
 class StoreConfig(Strict):
