@@ -69,6 +69,22 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--miss-rate", type=float, default=0.0)
     serve.add_argument("--id-switch-rate", type=float, default=0.0)
     serve.add_argument("--metadata-mode", choices=METADATA_MODES, default="normal")
+    serve.add_argument(
+        "--embedding-dim",
+        type=int,
+        default=0,
+        metavar="N",
+        help="publish metadata schema v2 with an N-float re-identification vector per person"
+        " (8..512; default 0: schema v1, no vectors)",
+    )
+    serve.add_argument(
+        "--embedding-noise",
+        type=float,
+        default=0.1,
+        help="per-frame Gaussian noise added to each dimension of a person's unit vector"
+        " before normalising (default 0.1; one person's frames then agree to a cosine of"
+        " about 1 / (1 + dim * noise^2): lower it for long vectors)",
+    )
     add_serve_options(serve)
 
     control = add_control_parser(actions, "send one JSON request to a running simulator")
@@ -82,6 +98,8 @@ def _build(args: argparse.Namespace) -> CameraSimulator:
         miss_rate=args.miss_rate,
         id_switch_rate=args.id_switch_rate,
         mode=args.metadata_mode,
+        embedding_dim=args.embedding_dim,
+        embedding_noise=args.embedding_noise,
     )
     metadata.validate()
     sim = CameraSimulator(

@@ -12,7 +12,8 @@ line with a ``cmd``; answers ``{"ok": true, ...}`` or ``{"ok": false,
     {"cmd": "walkers", "count": 4}          -> {"ok": true, "ids": [5, 6, 7, 8]}
     {"cmd": "remove", "id": 3}              -> {"ok": true}
     {"cmd": "metadata", "box_noise_px": 3, "miss_rate": 0.1, "id_switch_rate": 0.01,
-     "mode": "normal"}                      (silent, garbage, oversize)
+     "mode": "normal",                      (silent, garbage, oversize)
+     "embedding_dim": 16, "embedding_noise": 0.1}   (0: schema v1, 8..512: v2)
         -> {"ok": true, "metadata": {...}}
     {"cmd": "state"} -> {"ok": true, "state": {...}}   (ground truth)
     {"cmd": "stats"} -> {"ok": true, "stats": {...}}
@@ -103,6 +104,10 @@ class CameraControlServer(SimControlServer[CameraSimulator]):
             id_switch_rate=float(field(request, "id_switch_rate", NUMBER, current.id_switch_rate)),
             mode=field(request, "mode", str, current.mode),
             keypoints=field(request, "keypoints", bool, current.keypoints),
+            embedding_dim=field(request, "embedding_dim", int, current.embedding_dim),
+            embedding_noise=float(
+                field(request, "embedding_noise", NUMBER, current.embedding_noise)
+            ),
         )
         updated.validate()
         publisher.settings = updated

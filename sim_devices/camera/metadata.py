@@ -8,6 +8,24 @@ it by hand, as simulators share no code with drivers)::
      "people": [{"id": 3, "box": [x1, y1, x2, y2], "score": 0.93,
                  "keypoints": [[x, y, score] x 17, COCO order]}]}
 
+With ``embedding_dim`` set (8 to 512) it publishes version 2 instead: the
+same payload with ``"v": 2`` and each person's re-identification vector::
+
+    {"v": 2, "ts": ..., "frame": 1234, "width": 640, "height": 480,
+     "people": [{"id": 3, "box": [...], "score": 0.93, "keypoints": [...],
+                 "embedding": [0.1234, -0.0567, ...]}]}   (embedding_dim floats)
+
+Each person has a fixed random unit vector drawn from a generator seeded by
+the person's scene id alone, so it follows the person, not the published
+track id (after a simulated id switch the vector is still the person's: that
+is what makes a swap detectable), and the same person looks the same to
+every simulated camera. Each frame publishes that vector plus Gaussian noise
+of ``embedding_noise`` per dimension, normalised to unit length and rounded
+to 4 decimals. The noise is per dimension, as in the store simulator's
+``appearance_sigma``, so its effect grows with the length: two frames of one
+person have a cosine of about ``1 / (1 + embedding_dim * embedding_noise**2)``
+(0.86 at 16 and 0.1, 0.44 at 128 and 0.1), two people about 0.
+
 and, for scoring, the ground truth of the same frame on
 ``walkout/sim/cameras/<camera>/truth``::
 
@@ -26,6 +44,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import random
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -38,6 +57,8 @@ from sim_devices.camera.view import CameraView
 log = logging.getLogger(__name__)
 
 METADATA_MODES = ("normal", "silent", "garbage", "oversize")
+EMBEDDING_DIMS = (8, 512)
+"""Shortest and longest re-identification vector of schema version 2."""
 
 # COCO keypoints as fractions of the box (x from left, y from top): nose, eyes,
 # ears, shoulders, elbows, wrists (9 left, 10 right), hips, knees, ankles.
@@ -58,6 +79,10 @@ class MetadataSettings:
     id_switch_rate: float = 0.0
     mode: str = "normal"
     keypoints: bool = True
+    embedding_dim: int = 0
+    """0: schema version 1, no embeddings; 8..512: version 2 with one per person."""
+    embedding_noise: float = 0.1
+    """Standard deviation of the per-frame noise added to each dimension of a unit vector."""
 
     def validate(self) -> None:
         """Raise ValueError on out-of-range settings."""
@@ -68,6 +93,21 @@ class MetadataSettings:
                 raise ValueError(f"{name} must be within 0..1")
         if self.mode not in METADATA_MODES:
             raise ValueError(f"mode must be one of {', '.join(METADATA_MODES)}")
+        low, high = EMBEDDING_DIMS
+        dim = self.embedding_dim
+        if (
+            isinstance(dim, bool)
+            or not isinstance(dim, int)
+            or not (dim == 0 or low <= dim <= high)
+        ):
+            raise ValueError(
+                f"embedding_dim must be 0 (schema version 1) or an integer within {low}..{high},"
+                f" got {dim!r}"
+            )
+        if not (math.isfinite(self.embedding_noise) and self.embedding_noise >= 0):
+            raise ValueError(
+                f"embedding_noise must be a finite number >= 0, got {self.embedding_noise!r}"
+            )
 
 
 @dataclass
@@ -114,6 +154,10 @@ class MetadataPublisher:
         self.stats = MetadataStats()
         self.connected = asyncio.Event()
         self._rng = random.Random(seed)
+        # Its own generator, so turning embeddings on leaves a seed's boxes, misses and
+        # switches as they were.
+        self._embedding_rng = random.Random(f"embedding-noise:{seed}")
+        self._directions: dict[tuple[int, int], tuple[float, ...]] = {}
         self._published_ids: dict[int, int] = {}
         self._next_switched_id = 1001
         self._pending: tuple[int, float, tuple[PersonState, ...]] | None = None
@@ -124,6 +168,24 @@ class MetadataPublisher:
     def published_id(self, person_id: int) -> int:
         """The track id the camera reports for a person now."""
         return self._published_ids.get(person_id, person_id)
+
+    def embedding(self, person_id: int) -> list[float]:
+        """One frame's re-identification vector of a person (needs ``embedding_dim`` > 0).
+
+        The person's direction depends on the scene id and the length only (not
+        on the publisher's seed), so every simulated camera sees the same person
+        alike, as cameras of one store sharing one model would.
+        """
+        dim, sigma = self.settings.embedding_dim, self.settings.embedding_noise
+        key = (person_id, dim)
+        direction = self._directions.get(key)
+        if direction is None:
+            draw = random.Random(person_id)
+            direction = _unit([draw.gauss(0.0, 1.0) for _ in range(dim)])
+            self._directions[key] = direction
+        noise = self._embedding_rng
+        look = _unit([c + noise.gauss(0.0, sigma) for c in direction])
+        return [round(c, 4) for c in look]
 
     async def start(self) -> None:
         """Start publishing (connects in the background and reconnects)."""
@@ -228,10 +290,15 @@ class MetadataPublisher:
                 entry["keypoints"] = [
                     [round(x1 + fx * w, 1), round(y1 + fy * h, 1), 0.9] for fx, fy in _KEYPOINTS
                 ]
+            if settings.embedding_dim:
+                entry["embedding"] = self.embedding(person.id)
             detections.append(entry)
             self.stats.people += 1
+        # Directions are cheap to draw again: keep only those of the people in view.
+        present = {(person.id, settings.embedding_dim) for person in people}
+        self._directions = {k: v for k, v in self._directions.items() if k in present}
         payload = {
-            "v": 1,
+            "v": 2 if settings.embedding_dim else 1,
             "ts": round(wall_ts, 6),
             "frame": seq,
             "width": view.width,
@@ -240,3 +307,9 @@ class MetadataPublisher:
         }
         truth_payload = {"ts": round(wall_ts, 6), "frame": seq, "people": truth}
         return json.dumps(payload).encode(), json.dumps(truth_payload).encode()
+
+
+def _unit(vector: list[float]) -> tuple[float, ...]:
+    """``vector`` scaled to length 1 (a Gaussian draw is never all zeros in practice)."""
+    norm = math.sqrt(sum(c * c for c in vector)) or 1.0
+    return tuple(c / norm for c in vector)

@@ -9,7 +9,10 @@ import cv2
 import numpy as np
 import pytest
 
-from sim_devices.camera.scene import Scene
+from devices.camera.metadata import parse_detections
+from sim_devices.camera import cli
+from sim_devices.camera.metadata import MetadataPublisher, MetadataSettings
+from sim_devices.camera.scene import PersonState, Scene
 from sim_devices.camera.simulator import CameraSimulator
 from sim_devices.camera.view import CameraView
 from sim_devices.control import ControlClient, ControlError
@@ -223,8 +226,180 @@ async def test_the_metadata_publisher_of_the_process_reaches_mosquitto_sub(mosqu
         assert {p["id"] for p in truth["people"]} == {1, 2, 3}
         async with ControlClient(ready["control_port"]) as client:
             answer = await client.request("metadata", miss_rate=0.5, mode="silent")
+            with pytest.raises(ControlError, match="embedding_dim must be 0"):
+                await client.request("metadata", embedding_dim=4)
+            with pytest.raises(ControlError, match="'embedding_dim' has the wrong type"):
+                await client.request("metadata", embedding_dim=16.5)
+            v2 = await client.request("metadata", embedding_dim=16, embedding_noise=0.2)
         assert answer["metadata"]["miss_rate"] == 0.5
         assert answer["metadata"]["mode"] == "silent"
+        assert answer["metadata"]["embedding_dim"] == 0
+        assert (v2["metadata"]["embedding_dim"], v2["metadata"]["embedding_noise"]) == (16, 0.2)
+        assert v2["metadata"]["miss_rate"] == 0.5  # the other settings are kept
     finally:
         proc.terminate()
         await proc.wait()
+
+
+# --- metadata schema version 2: re-identification vectors ----------------------------
+
+PEOPLE = (PersonState(1, 2.0, 1.0), PersonState(2, 5.5, 3.5), PersonState(3, 7.0, 5.0))
+"""Three people every frame, all in view of a 640x480 oblique camera."""
+
+
+def _publisher(seed: int = 5, **settings) -> MetadataPublisher:
+    view = CameraView(Scene(shelves=()), 640, 480, noise=0)
+    # never started: build() makes the payloads without a broker
+    return MetadataPublisher(
+        view, "cam1", "127.0.0.1", 1883, settings=MetadataSettings(**settings), seed=seed
+    )
+
+
+def _frames(publisher: MetadataPublisher, count: int, start: int = 0) -> list[dict]:
+    return [
+        json.loads(publisher.build(seq, 1767225600.0 + seq / 10, PEOPLE)[0])
+        for seq in range(start, start + count)
+    ]
+
+
+def _cosines(a, b) -> np.ndarray:
+    """Cosine of every row of ``a`` with every row of ``b``."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    a = a / np.linalg.norm(a, axis=1, keepdims=True)
+    b = b / np.linalg.norm(b, axis=1, keepdims=True)
+    return a @ b.T
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"embedding_dim": 4}, "embedding_dim must be 0 .* within 8..512, got 4"),
+        ({"embedding_dim": 7}, "within 8..512, got 7"),
+        ({"embedding_dim": 513}, "within 8..512, got 513"),
+        ({"embedding_dim": -1}, "within 8..512, got -1"),
+        ({"embedding_dim": 16.0}, "an integer within 8..512, got 16.0"),
+        ({"embedding_dim": True}, "an integer within 8..512, got True"),
+        ({"embedding_noise": -0.1}, "embedding_noise must be a finite number >= 0, got -0.1"),
+        ({"embedding_noise": float("nan")}, "embedding_noise must be a finite number"),
+        ({"embedding_noise": float("inf")}, "embedding_noise must be a finite number"),
+    ],
+)
+def test_embedding_settings_out_of_range_are_refused(settings, message):
+    with pytest.raises(ValueError, match=message):
+        MetadataSettings(**settings).validate()
+    with pytest.raises(ValueError, match=message):
+        _publisher(**settings)
+
+
+@pytest.mark.parametrize("dim", [0, 8, 512])
+def test_embedding_settings_in_range_are_accepted(dim):
+    MetadataSettings(embedding_dim=dim, embedding_noise=0.0).validate()
+    assert MetadataSettings().embedding_dim == 0  # version 1 by default
+    assert MetadataSettings().embedding_noise == 0.1
+
+
+def test_without_an_embedding_dim_the_payload_is_version_1_as_before():
+    frames = _frames(_publisher(box_noise_px=2.0, id_switch_rate=0.1), 20)
+    assert all(frame["v"] == 1 for frame in frames)
+    people = [p for frame in frames for p in frame["people"]]
+    assert len(people) == 60
+    assert all(set(p) == {"id", "box", "score", "keypoints"} for p in people)
+    # and turning embeddings on changes nothing else of a seed's frames
+    settings = {"box_noise_px": 2.0, "id_switch_rate": 0.1, "miss_rate": 0.1}
+    plain = _frames(_publisher(**settings), 20)
+    with_vectors = _frames(_publisher(**settings, embedding_dim=16), 20)
+    for frame in with_vectors:
+        assert frame.pop("v") == 2
+        for person in frame["people"]:
+            assert len(person.pop("embedding")) == 16
+    assert [{k: v for k, v in f.items() if k != "v"} for f in plain] == with_vectors
+
+
+def test_each_person_carries_a_unit_vector_that_follows_them():
+    frames = _frames(_publisher(embedding_dim=16), 50)
+    assert all(frame["v"] == 2 for frame in frames)
+    by_person: dict[int, list[list[float]]] = {1: [], 2: [], 3: []}
+    for frame in frames:
+        for person in frame["people"]:
+            vector = person["embedding"]
+            assert len(vector) == 16
+            assert all(isinstance(c, float) and round(c, 4) == c for c in vector)
+            assert np.linalg.norm(vector) == pytest.approx(1.0, abs=16 * 5e-5)
+            by_person[person["id"]].append(vector)
+    assert all(len(vectors) == 50 for vectors in by_person.values())
+    means = {pid: np.mean(vectors, axis=0) for pid, vectors in by_person.items()}
+    for pid, vectors in by_person.items():
+        # noise 0.1 per dimension: about 0.93 to the person's direction
+        assert _cosines(vectors, [means[pid]]).mean() > 0.9
+        for other in by_person.keys() - {pid}:
+            assert _cosines(vectors, by_person[other]).mean() < 0.5
+    # frame to frame the cosine is about 1 / (1 + dim * noise**2): 0.86 at 0.1, 0.96 at 0.05
+    quiet = _frames(_publisher(embedding_dim=16, embedding_noise=0.05), 50)
+    first = [next(p["embedding"] for p in f["people"] if p["id"] == 1) for f in quiet]
+    pairs = _cosines(first, first)[np.triu_indices(50, 1)]
+    assert pairs.mean() > 0.9
+    assert pairs.min() > 0.8
+    # the direction depends on the person alone: another camera (seed) sees them alike
+    other_camera = _frames(_publisher(seed=99, embedding_dim=16), 50)
+    seen_there = [next(p["embedding"] for p in f["people"] if p["id"] == 1) for f in other_camera]
+    assert _cosines(seen_there, [means[1]]).mean() > 0.9
+
+
+def test_after_an_id_switch_the_embedding_stays_the_persons():
+    publisher = _publisher(embedding_dim=16)
+    before = _frames(publisher, 20)
+    publisher.settings.id_switch_rate = 1.0  # every person gets a new track id
+    (switched,) = _frames(publisher, 1, start=20)
+    assert publisher.stats.id_switches == 3
+    new_ids = {publisher.published_id(pid): pid for pid in (1, 2, 3)}
+    assert set(new_ids) == {p["id"] for p in switched["people"]}
+    assert not set(new_ids) & {1, 2, 3}
+    for person in switched["people"]:
+        pid = new_ids[person["id"]]
+        own = [p["embedding"] for f in before for p in f["people"] if p["id"] == pid]
+        others = [p["embedding"] for f in before for p in f["people"] if p["id"] != pid]
+        assert _cosines([person["embedding"]], own).mean() > 0.8
+        assert _cosines([person["embedding"]], others).mean() < 0.5
+
+
+def test_the_drivers_parser_accepts_the_simulators_version_2_payload():
+    publisher = _publisher(embedding_dim=16, box_noise_px=1.0)
+    payload, _truth = publisher.build(7, 1767225600.7, PEOPLE)
+    message = parse_detections("cam1", payload, 3.0)
+    assert message.frame == 7
+    assert [d.track_id for d in message.detections] == [1, 2, 3]
+    sent = json.loads(payload)["people"]
+    for detection, person in zip(message.detections, sent, strict=True):
+        assert len(detection.embedding) == 16
+        assert detection.embedding == tuple(person["embedding"])
+        assert detection.keypoints is not None
+    # the longest vector the schema allows fits as well
+    longest = _publisher(embedding_dim=512).build(8, 1767225600.8, PEOPLE)[0]
+    assert all(len(d.embedding) == 512 for d in parse_detections("cam1", longest, 3.1).detections)
+
+
+def test_serve_takes_the_embedding_options(capsys):
+    def settings(*options: str) -> MetadataSettings:
+        args = cli._parser().parse_args(["serve", "--mqtt-host", "127.0.0.1", *options])
+        publisher = cli._build(args).publisher  # built, never started
+        assert publisher is not None
+        return publisher.settings
+
+    chosen = settings("--embedding-dim", "16", "--embedding-noise", "0.2")
+    assert (chosen.embedding_dim, chosen.embedding_noise) == (16, 0.2)
+    assert (settings().embedding_dim, settings().embedding_noise) == (0, 0.1)
+    with pytest.raises(SystemExit):
+        cli.main(["serve", "--help"])
+    assert "--embedding-dim N" in capsys.readouterr().out
+
+
+async def test_serve_refuses_an_embedding_length_outside_the_schema():
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "sim_devices.camera", "serve", "--mqtt-host", "127.0.0.1",
+        "--embedding-dim", "4", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        cwd=ROOT,
+    )  # fmt: skip
+    out, err = await proc.communicate()
+    assert proc.returncode == 2
+    assert b"embedding_dim must be 0 (schema version 1) or an integer within 8..512" in err
+    assert out == b""
