@@ -324,24 +324,14 @@ async def run_hil(
                 ControlClient(simulator.ready["control_port"]) as control,
             ):
                 t0 = await _play_store(loop, runtime, control, records, actions, settle_s)
-        reviewed, unclosed = loop.adapter.unsettled()
-    finally:
-        engine.close()
-    adapter = loop.adapter
-    outcome = _shifted(
-        ReplayOutcome(
-            receipts={**adapter.receipts, **reviewed},
-            events=adapter.events,
-            reviews=adapter.reviews,
-            notices=adapter.notices,
-            binding=adapter.binding,
-            unclosed=unclosed,
+        produced = loop.adapter.outcome(
             records=loop.fed + sum(loop.samples.values()),
             cpu_s=loop.meter.cpu_s,
             wall_s=loop.wall_s,
-        ),
-        t0,
-    )
+        )
+    finally:
+        engine.close()
+    outcome = _shifted(produced, t0)
     scores, breakdown = score_outcome(run, outcome)
     return HilResult(
         run.scenario.name,

@@ -406,6 +406,21 @@ class StoreReplay:
             elif isinstance(message, ForeignObject | ShelfChangeUnresolved):
                 self.notices[type(message).__name__] += 1
 
+    def outcome(self, *, records: int, cpu_s: float, wall_s: float) -> ReplayOutcome:
+        """What came out, receipts still open included (the checkout must still be open)."""
+        reviewed, unclosed = self.unsettled()
+        return ReplayOutcome(
+            receipts={**self.receipts, **reviewed},
+            events=self.events,
+            reviews=self.reviews,
+            notices=self.notices,
+            binding=self.binding,
+            unclosed=unclosed,
+            records=records,
+            cpu_s=cpu_s,
+            wall_s=wall_s,
+        )
+
     def unsettled(self) -> tuple[dict[str, ProducedReceipt], list[str]]:
         """Receipts still open at the end: in review (scored, flagged), or never closed."""
         reviewed: dict[str, ProducedReceipt] = {}
@@ -434,19 +449,8 @@ def run_checkout(
         adapter.feed(record)
         count += 1
     adapter.finish()
-    reviewed, unclosed = adapter.unsettled()
     cpu_s, wall_s = time.process_time() - cpu0, time.perf_counter() - wall0
-    return ReplayOutcome(
-        receipts={**adapter.receipts, **reviewed},
-        events=adapter.events,
-        reviews=adapter.reviews,
-        notices=adapter.notices,
-        binding=adapter.binding,
-        unclosed=unclosed,
-        records=count,
-        cpu_s=cpu_s,
-        wall_s=wall_s,
-    )
+    return adapter.outcome(records=count, cpu_s=cpu_s, wall_s=wall_s)
 
 
 # --- why receipts are wrong --------------------------------------------------------------------
