@@ -12,15 +12,23 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 from devices.bus import Bus, Message
 from devices.scale import ShelfWeights
+from vision_core.shelf_ringing import RingingLearner
 from vision_core.shelf_steps import Step, StepSettings, split_steps
 
 DEFAULT_STEPS = StepSettings()
+
+REST_SAMPLES = 20
+"""A board at rest is at the mean of this many of its latest stable samples."""
+
+LEARN_RINGING_G = 30.0
+"""A lone lift teaches the board's ringing from this size up (smaller ones ring in the noise)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -52,6 +60,11 @@ class ShelfChange(Message):
     one_lift: bool = False
 
 
+def _mean(rows: Iterable[tuple[float, ...]]) -> tuple[float, ...]:
+    columns = list(zip(*rows, strict=True))
+    return tuple(math.fsum(column) / len(column) for column in columns)
+
+
 def cell_positions_m(cells: int, length_m: float) -> list[float]:
     """Cells evenly spaced from one end of the board to the other."""
     if cells == 1:
@@ -81,7 +94,9 @@ class ShelfChangeDetector:
     one stable flag in the middle of an oscillation is not a settled shelf.
     Lifts and puts that follow each other before the board settles are
     told apart by :mod:`vision_core.shelf_steps` (``steps``; None turns it
-    off): each becomes a change of its own, from its own start.
+    off): each becomes a change of its own, from its own start. The
+    board's ringing, learned from lifts it made alone, lets them be told
+    apart sooner after each other and keeps each one's grams.
     """
 
     def __init__(
@@ -102,6 +117,8 @@ class ShelfChangeDetector:
         self._moving_since: float | None = None
         self._stable_run = 0
         self._stretch: list[ShelfWeights] = []  # samples since the board began to move
+        self._rest: deque[tuple[float, ...]] = deque(maxlen=REST_SAMPLES)  # since it settled
+        self.ringing = RingingLearner()
 
     def feed(self, sample: ShelfWeights) -> list[ShelfChange]:
         """Feed one sample; the changes it completes (when the shelf settles), in time order."""
@@ -116,14 +133,18 @@ class ShelfChangeDetector:
         self._stable_run += 1
         if self._stable_run < self.min_stable_samples:
             return []
-        if self._baseline is None:
-            self._baseline = sample.weights_g
+        if self._baseline is None or self._moving_since is None:
+            # at rest: the level is the mean of the rest (noise averages out, drift is followed)
+            self._rest.append(sample.weights_g)
+            self._baseline = _mean(self._rest)
             return []
-        before, stretch = self._baseline, self._stretch
-        self._baseline, self._stretch = sample.weights_g, []
-        started = self._moving_since if self._moving_since is not None else sample.t_mono
-        self._moving_since = None
-        steps = self._steps(stretch, before, sample.weights_g)
+        before, stretch, started = self._baseline, self._stretch, self._moving_since
+        settled = [s.weights_g for s in stretch[-self.min_stable_samples :]]
+        after = _mean(settled)
+        self._baseline, self._stretch, self._moving_since = after, [], None
+        self._rest.clear()
+        self._rest.extend(settled)
+        steps = self._steps(stretch, before, after)
         if steps is not None and len(steps) > 1:
             return [
                 self._change(sample, step.started_mono, end, step.cell_deltas_g, one_lift=True)
@@ -131,10 +152,16 @@ class ShelfChangeDetector:
                     steps, [*(s.ended_mono for s in steps[:-1]), sample.t_mono], strict=True
                 )
             ]
-        deltas = tuple(a - b for a, b in zip(sample.weights_g, before, strict=True))
+        deltas = tuple(a - b for a, b in zip(after, before, strict=True))
         if abs(math.fsum(deltas)) < self.min_change_g:
             return []  # nothing happened, or slow drift: the new level is followed
         one_lift = self.steps is not None and steps is not None
+        if one_lift and abs(math.fsum(deltas)) >= LEARN_RINGING_G:
+            self.ringing.observe(
+                [s.t_mono for s in stretch],
+                [math.fsum(s.weights_g) for s in stretch],
+                math.fsum(before),
+            )
         return [self._change(sample, started, sample.t_mono, deltas, one_lift=one_lift)]
 
     def _steps(
@@ -148,7 +175,12 @@ class ShelfChangeDetector:
         if self.steps is None or len(stretch) < 2:
             return []
         steps = split_steps(
-            [s.t_mono for s in stretch], [s.weights_g for s in stretch], before, after, self.steps
+            [s.t_mono for s in stretch],
+            [s.weights_g for s in stretch],
+            before,
+            after,
+            self.steps,
+            self.ringing.ringing,
         )
         if any(abs(math.fsum(s.cell_deltas_g)) < self.min_change_g for s in steps):
             return None

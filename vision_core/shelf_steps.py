@@ -24,6 +24,14 @@ side spans a few periods of the ringing and the scale samples it well: at
 3 kg). A board ringing at 1-1.5 Hz, or near the sampling rate (aliased),
 makes some single lifts two steps: turn splitting off for it
 (``ShelfChangeDetector(steps=None)``), or sample faster.
+
+Once the board's ringing is known (:mod:`vision_core.shelf_ringing`), the
+swing need not average out: :func:`split_steps` then fits steps with their
+swings (forward selection: the onset that lowers the residual most is added
+while its jump stands ``factor`` standard errors out of the residual and
+every step still moves ``min_change_g``), and each step's grams come from
+the fit rather than the mean of a side. Lifts a few tenths of a second apart
+separate, and a step followed soon by another keeps its own grams.
 """
 
 from __future__ import annotations
@@ -33,6 +41,10 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TypeVar
+
+import numpy as np
+
+from vision_core.shelf_ringing import Ringing, fit_steps, sample_variance, swing_ratios
 
 _T = TypeVar("_T")
 
@@ -75,16 +87,19 @@ def split_steps(
     before: tuple[float, ...],
     after: tuple[float, ...],
     settings: StepSettings | None = None,
+    ringing: Ringing | None = None,
 ) -> list[Step]:
     """The steps of one stretch, in time order (one step when nothing splits it).
 
     ``times``/``cells``: every sample from the first unstable one to the one
     the board settled on, in order; ``before``/``after``: each cell's settled
-    level before and after the stretch.
+    level before and after the stretch; ``ringing``: the board's, when known.
     """
     settings = settings or StepSettings()
     if len(times) != len(cells) or not times:
         raise ValueError("need one cell reading per time, and at least one")
+    if ringing is not None:
+        return _fitted_steps(times, cells, before, after, settings, ringing)
     totals = [math.fsum(row) for row in cells]
     bounds = _split(times, totals, 0, len(times), math.fsum(before), settings)
     # each step ends at the level of the side it starts (the last one at the settled level)
@@ -145,3 +160,86 @@ def _split(
         return [lo, hi]
     left_bounds = _split(times, totals, lo, j, level_before, settings)
     return [*left_bounds[:-1], *_split(times, totals, j, hi, l1, settings)]
+
+
+MAX_FITTED_STEPS = 6
+"""Forward selection stops here: more hands than this on one board within a second is no shelf."""
+
+
+def _fitted_steps(
+    times: Sequence[float],
+    cells: Sequence[tuple[float, ...]],
+    before: tuple[float, ...],
+    after: tuple[float, ...],
+    settings: StepSettings,
+    ringing: Ringing,
+) -> list[Step]:
+    """Steps by forward selection on the total, with the board's ringing in the model."""
+    t = np.asarray(times, dtype=np.float64) - times[0]
+    totals = np.asarray([[math.fsum(row)] for row in cells], dtype=np.float64)
+    base = np.asarray([math.fsum(before)], dtype=np.float64)
+    added = _forward_onsets(t, totals, base, settings, ringing)
+    # the board swings in proportion to each step: a fit where one step swings more than
+    # any lift makes put a step where none was, and took the level of one it could not place
+    # (two lifts a sample apart); the last onset added goes until the fit is one a board makes
+    while len(added) > 1:
+        fit = fit_steps(t, totals, base, [t[k] for k in sorted(added)], ringing)
+        if fit is not None and np.all(swing_ratios(fit) <= ringing.swing_ratio):
+            break
+        added.pop()
+    onsets = sorted(added)
+    if len(onsets) == 1:
+        return [Step(times[0], times[-1], tuple(b - a for a, b in zip(before, after, strict=True)))]
+    values = np.asarray(cells, dtype=np.float64)
+    fit = fit_steps(
+        t, values, np.asarray(before, dtype=np.float64), [t[k] for k in onsets], ringing
+    )
+    assert fit is not None  # the totals of these columns fitted
+    deltas = [tuple(float(v) for v in row) for row in fit.deltas_g[:-1]]
+    # the last step takes what the board settled at: the stretch's grams are never lost
+    rest = tuple(
+        b - a - math.fsum(d[i] for d in deltas)
+        for i, (a, b) in enumerate(zip(before, after, strict=True))
+    )
+    starts = [times[k] for k in onsets]
+    ends = [*starts[1:], times[-1]]
+    return [
+        Step(start, end, cell_deltas)
+        for start, end, cell_deltas in zip(starts, ends, [*deltas, rest], strict=True)
+    ]
+
+
+def _forward_onsets(
+    t: np.ndarray, totals: np.ndarray, base: np.ndarray, settings: StepSettings, ringing: Ringing
+) -> list[int]:
+    """Sample indices where steps start, in the order forward selection added them (0 first).
+
+    Each round tries every further onset with the samples weighted by the
+    current fit's noise model; the one that explains most is kept if its
+    jump stands ``factor`` standard errors out and every step still moves
+    ``min_change_g``. Only that one is tried: when it cannot stand out (two
+    lifts a sample apart), another that can would be a misplaced step.
+    """
+    onsets = [0]
+    while len(onsets) < MAX_FITTED_STEPS:
+        ordered = sorted(onsets)
+        current = fit_steps(t, totals, base, [t[k] for k in ordered], ringing)
+        if current is None:
+            break
+        variance = sample_variance(t, [t[k] for k in ordered], current, ringing)
+        best: tuple[float, int, bool] | None = None
+        for j in range(1, len(t) - settings.min_samples + 1):
+            if j in onsets:
+                continue
+            trial = sorted([*onsets, j])
+            fit = fit_steps(t, totals, base, [t[k] for k in trial], ringing, variance)
+            if fit is None or (best is not None and fit.rss >= best[0]):
+                continue
+            k = trial.index(j)
+            jump = abs(float(fit.deltas_g[k, 0]))
+            steps_big = bool(np.all(np.abs(fit.deltas_g[:, 0]) >= settings.min_change_g))
+            best = (fit.rss, j, steps_big and jump >= settings.factor * float(fit.stderr_g[k]))
+        if best is None or not best[2]:
+            break
+        onsets.append(best[1])
+    return onsets

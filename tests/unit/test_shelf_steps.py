@@ -33,10 +33,15 @@ def run_board(
     clock: ManualClock,
     actions: list[tuple[float, float, float]],
     end_s: float,
+    jitter_s: float = 0.0,
 ) -> list[ShelfWeights]:
-    """(time, grams (negative: lift), position) actions; samples every 0.1 s until ``end_s``."""
+    """(time, grams (negative: lift), position) actions; samples every 0.1 s until ``end_s``.
+
+    ``jitter_s``: each sample is stamped off its real time by that much (one sigma).
+    """
     pending = sorted(actions)
     samples = []
+    stamps = random.Random(7)
     for k in range(round(end_s * RATE_HZ) + 1):
         t = k / RATE_HZ
         while pending and pending[0][0] <= t:
@@ -51,7 +56,7 @@ def run_board(
         samples.append(
             ShelfWeights(
                 source="scale-A1",
-                t_mono=t,
+                t_mono=t + stamps.gauss(0.0, jitter_s) if jitter_s else t,
                 shelf_id="A1",
                 weights_g=reading.weights_g,
                 stable=reading.stable,
@@ -153,3 +158,83 @@ def test_changes_say_whether_they_were_found_to_be_one_lift():
     detector = ShelfChangeDetector("A1", 1.2, steps=None)  # nobody looked
     samples = run_board(model, clock, [(1.02, -355.0, 0.3)], 6.0)
     assert [c.one_lift for s in samples for c in detector.feed(s)] == [False]
+
+
+# --- once the board's ringing is learned ------------------------------------------------
+
+
+def learned_board_changes(
+    actions: list[tuple[float, float, float]], *, jitter_s: float = 0.01, **ringing: float
+) -> list[list[float]]:
+    """Five lone lifts teach the detector the board; then ``actions`` (times from 0).
+
+    Returns the grams of the changes each action's stretch gave (one list per
+    5 s slot: the actions of a slot share it).
+    """
+    model, clock = board(**ringing)
+    lessons = [(1.0 + 5.0 * i + 0.03 * i, -(300.0 + 110.0 * i), 0.2 + 0.15 * i) for i in range(5)]
+    offset = 26.0
+    shifted = [(offset + t, g, x) for t, g, x in actions]
+    end_s = offset + max(t for t, _, _ in actions) + 5.0
+    detector = ShelfChangeDetector("A1", 1.2)
+    found = [
+        c
+        for s in run_board(model, clock, lessons + shifted, end_s, jitter_s)
+        for c in detector.feed(s)
+    ]
+    assert detector.ringing.ringing is not None
+    slots: dict[int, list[float]] = {}
+    for change in found:
+        if change.started_mono > offset:
+            slots.setdefault(int((change.started_mono - offset) // 5.0), []).append(change.delta_g)
+    return [slots.get(k, []) for k in range(int((end_s - offset) // 5.0))]
+
+
+@pytest.mark.parametrize("gap_s", [0.35, 0.5, 0.8])
+def test_a_learned_board_tells_lifts_a_few_tenths_apart_with_their_grams(gap_s: float):
+    # a 520 g lift and a 180 g one gap_s later, then the other way round: the side means
+    # cannot weigh these (the first side holds a few samples of a 150 g swing)
+    slots = learned_board_changes(
+        [
+            (1.02, -520.0, 0.3),
+            (1.02 + gap_s, -180.0, 0.9),
+            (6.02, -180.0, 0.9),
+            (6.02 + gap_s, -520.0, 0.3),
+        ]
+    )
+    assert slots[0] == [pytest.approx(-520.0, abs=6.0), pytest.approx(-180.0, abs=6.0)]
+    assert slots[1] == [pytest.approx(-180.0, abs=6.0), pytest.approx(-520.0, abs=6.0)]
+
+
+def test_lifts_two_samples_apart_may_merge_but_keep_their_grams():
+    # 0.25 s at 10 Hz: the first lift's level and swing rest on two samples
+    slots = learned_board_changes([(1.02, -520.0, 0.3), (1.27, -180.0, 0.9)])
+    assert math.fsum(slots[0]) == pytest.approx(-700.0, abs=5.0)
+
+
+def test_lifts_a_sample_apart_are_not_split_where_neither_happened():
+    # 176 g just before a sample, 540 g just before the next: the data cannot place the
+    # second onset, and a step fitted later would need a swing bigger than any lift makes
+    slots = learned_board_changes([(1.08, -176.0, 0.3), (1.14, -540.0, 0.9)])
+    if len(slots[0]) == 1:
+        assert slots[0] == [pytest.approx(-716.0, abs=5.0)]
+    else:
+        assert slots[0] == [pytest.approx(-176.0, abs=6.0), pytest.approx(-540.0, abs=6.0)]
+
+
+@pytest.mark.parametrize("freq_hz", [2.0, 2.5, 3.5])
+def test_a_learned_board_keeps_one_lift_one_take_with_jittered_stamps(freq_hz: float):
+    # 30 lone lifts of 28 g .. 3 kg on one board after it learned its ringing: the model must
+    # not take the swing's first samples, off by 10 ms of stamp, for a second hand
+    rng = random.Random(int(freq_hz * 100))
+    lifts = [
+        (
+            5.0 * i + 1.0 + rng.uniform(0.0, 0.1),
+            -math.exp(rng.uniform(math.log(28.0), math.log(3000.0))),
+            rng.uniform(0.05, 1.15),
+        )
+        for i in range(30)
+    ]
+    slots = learned_board_changes(lifts, settle_freq_hz=freq_hz, settle_tau_s=0.35)
+    for (_, grams, _), found in zip(lifts, slots, strict=False):
+        assert found == [pytest.approx(grams, abs=10.0)]
