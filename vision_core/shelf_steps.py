@@ -44,7 +44,7 @@ from typing import TypeVar
 
 import numpy as np
 
-from vision_core.shelf_ringing import Ringing, fit_steps, sample_variance, swing_ratios
+from vision_core.shelf_ringing import Array, Ringing, fit_steps, sample_variance, swing_ratios
 
 _T = TypeVar("_T")
 
@@ -210,7 +210,7 @@ def _fitted_steps(
 
 
 def _forward_onsets(
-    t: np.ndarray, totals: np.ndarray, base: np.ndarray, settings: StepSettings, ringing: Ringing
+    t: Array, totals: Array, base: Array, settings: StepSettings, ringing: Ringing
 ) -> list[int]:
     """Sample indices where steps start, in the order forward selection added them (0 first).
 
