@@ -177,8 +177,8 @@ def _grid_rss(t: Array, y: Array, freqs: Array, taus: Array) -> Array:
     sin = envelope * np.sin(omega * t)
     ones = np.ones_like(cos)
     x = np.stack([ones, cos, sin], axis=-1)  # (f, tau, n, 3)
-    xtx = np.einsum("...ni,...nj->...ij", x, x)
-    xty = np.einsum("...ni,n->...i", x, y)
+    xtx = np.swapaxes(x, -1, -2) @ x
+    xty = np.swapaxes(x, -1, -2) @ y
     coefficients = np.linalg.solve(xtx + 1e-9 * np.eye(3), xty[..., None])[..., 0]
     return np.asarray(float(y @ y) - np.einsum("...i,...i->...", coefficients, xty), np.float64)
 
@@ -240,17 +240,31 @@ def _upper_quartile(values: list[float]) -> float:
 
 
 class RingingLearner:
-    """A board's ringing: the median of its last ``keep`` single-lift fits, once it has ``need``."""
+    """A board's ringing: the median of its last ``keep`` single-lift fits, once it has ``need``.
 
-    def __init__(self, *, keep: int = 15, need: int = 3) -> None:
-        if not 1 <= need <= keep:
-            raise ValueError(f"need 1 <= need <= keep, got need={need}, keep={keep}")
+    Once ``keep`` fits are in, one lone lift in ``every`` is fitted: the board's
+    ringing changes with its load over hours, not from one lift to the next,
+    and a fit costs milliseconds.
+    """
+
+    def __init__(self, *, keep: int = 15, need: int = 3, every: int = 4) -> None:
+        if not 1 <= need <= keep or every < 1:
+            raise ValueError(
+                f"need 1 <= need <= keep and every >= 1, got need={need}, keep={keep}, "
+                f"every={every}"
+            )
         self.need = need
+        self.every = every
         self._fits: deque[Ringing] = deque(maxlen=keep)
         self._ringing: Ringing | None = None
+        self._skipped = 0
 
     def observe(self, times: Sequence[float], totals: Sequence[float], before_g: float) -> None:
         """Learn from one stretch known to hold one lift; ``before_g``: the total before it."""
+        if len(self._fits) == self._fits.maxlen:
+            self._skipped = (self._skipped + 1) % self.every
+            if self._skipped:
+                return
         fit = estimate_ringing(times, totals, before_g)
         if fit is None:
             return

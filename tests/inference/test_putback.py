@@ -1,6 +1,13 @@
 import pytest
 
-from vision_core.inference.putback import CartLine, NearbyCart, match_putback
+from vision_core.inference.putback import (
+    HOME_FACTOR,
+    RECENT_DECAY,
+    CartLine,
+    NearbyCart,
+    match_putback,
+    unit_priors,
+)
 
 from .helpers import change, planogram
 
@@ -102,4 +109,42 @@ def test_one_unit_beats_two_small_ones_that_add_up_to_it():
     assert match_putback(change("A1", +520.0), [basket]).items == (
         ("cola-033", 1),
         ("yoghurt-cup", 1),
+    )
+
+
+def test_unit_priors_favour_the_last_taken_and_the_facing_the_put_landed_on():
+    priors = unit_priors(["crisps-salt", "cola", "crisps-paprika", "cola"], home_skus=())
+    # newest first: cola (taken again last), crisps-paprika, crisps-salt
+    assert priors == {
+        "cola": 1.0,
+        "crisps-paprika": pytest.approx(RECENT_DECAY),
+        "crisps-salt": pytest.approx(RECENT_DECAY**2),
+    }
+    at_home = unit_priors(["crisps-salt", "crisps-paprika"], home_skus={"crisps-salt"})
+    assert at_home["crisps-salt"] == pytest.approx(RECENT_DECAY * HOME_FACTOR)
+    assert at_home["crisps-paprika"] == 1.0
+    assert unit_priors([], home_skus={"crisps-salt"}) == {}
+
+
+def test_two_skus_of_one_weight_the_put_goes_back_as_the_likelier_one():
+    # salted and paprika crisps weigh the same: weight alone is a coin toss
+    tolerances = {"crisps-salt": 9.0, "crisps-paprika": 9.0}
+    units = [("crisps-salt", 180.0), ("crisps-paprika", 180.0)]
+    plain = NearbyCart.from_items("s1", 0.3, units, tolerances)
+    tossed = match_putback(change("C1", +181.0, position_m=0.5), [plain])
+    assert tossed.confidence == pytest.approx(0.5)
+    taken = ["crisps-salt", "crisps-paprika"]  # paprika last
+    elsewhere = NearbyCart.from_items(
+        "s1", 0.3, units, tolerances, priors=unit_priors(taken, home_skus=())
+    )
+    assert match_putback(change("C1", +181.0, position_m=0.5), [elsewhere]).items == (
+        ("crisps-paprika", 1),
+    )
+    home = NearbyCart.from_items(
+        "s1", 0.3, units, tolerances, priors=unit_priors(taken, home_skus={"crisps-salt"})
+    )
+    result = match_putback(change("C1", +181.0, position_m=0.5), [home])
+    assert result.items == (("crisps-salt", 1),)
+    assert result.confidence == pytest.approx(
+        HOME_FACTOR * RECENT_DECAY / (1 + HOME_FACTOR * RECENT_DECAY)
     )

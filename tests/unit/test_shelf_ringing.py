@@ -103,6 +103,8 @@ def test_the_learner_answers_only_after_enough_lifts():
     assert learner.ringing.freq_hz == pytest.approx(2.5, rel=0.03)
     with pytest.raises(ValueError, match="need"):
         RingingLearner(keep=2, need=3)
+    with pytest.raises(ValueError, match="every"):
+        RingingLearner(every=0)
     with pytest.raises(ValueError, match="freq_hz"):
         Ringing(0.0, 0.3)
 

@@ -97,7 +97,7 @@ from vision_core.inference.attribution import (
 )
 from vision_core.inference.planogram import Planogram, PlanogramError
 from vision_core.inference.products import ProductInference, ProductInferrer
-from vision_core.inference.putback import CartMatch, NearbyCart, match_putback
+from vision_core.inference.putback import CartMatch, NearbyCart, match_putback, unit_priors
 from vision_core.ledger.carts import Session
 from vision_core.ledger.events import (
     AttributionPending,
@@ -486,7 +486,7 @@ class CheckoutEngine:
         return out + self._resolve(item, f"split between hands for {sessions}")
 
     def _decide_put(self, item: _Item, attribution: Attribution, final: bool) -> list[Message]:
-        carts = self._nearby_carts(attribution)
+        carts = self._nearby_carts(attribution, item.change)
         result = match_putback(
             item.change,
             carts,
@@ -684,26 +684,41 @@ class CheckoutEngine:
         ]
         return (item.item_id, *tracks)
 
-    def _nearby_carts(self, attribution: Attribution) -> list[NearbyCart]:
+    def _nearby_carts(self, attribution: Attribution, change: ShelfChange) -> list[NearbyCart]:
         """Carts of the sessions with a track near the put (score >= min_score), nearest first."""
         nearest: dict[str, float] = {}
         for c in attribution.candidates:
             if c.session_id is None or c.score < self._attribution.min_score:
                 continue
             nearest[c.session_id] = min(nearest.get(c.session_id, c.distance_m), c.distance_m)
+        home = self._facings_at(change)
         carts: list[NearbyCart] = []
         for session_id, distance in nearest.items():
             session = self._open(session_id)
             if session is None:
                 continue
-            units = [
-                (line.sku, line.unit_weight_g)
+            weighed = [
+                (line.sku, line.unit_weight_g, line.qty)
                 for line in session.lines
                 if line.unit_weight_g is not None
-                for _ in range(line.qty)
             ]
-            carts.append(NearbyCart.from_items(session_id, distance, units, self._tolerances_g))
+            units = [(sku, weight) for sku, weight, qty in weighed for _ in range(qty)]
+            priors = unit_priors([sku for sku, _, _ in weighed], home)
+            carts.append(
+                NearbyCart.from_items(
+                    session_id, distance, units, self._tolerances_g, priors=priors
+                )
+            )
         return carts
+
+    def _facings_at(self, change: ShelfChange) -> set[str]:
+        """SKUs whose facing the change's position falls on (within the position's sigma)."""
+        plan = self.planogram.shelves.get(change.shelf_id)
+        if plan is None or change.position_m is None:
+            return set()
+        at = change.position_m
+        slack = plan.position_sigma_m
+        return {f.sku for f in plan.facings if f.span_m[0] - slack <= at <= f.span_m[1] + slack}
 
     def _scale_tolerance_g(self, shelf_id: str) -> float:
         plan = self.planogram.shelves.get(shelf_id)

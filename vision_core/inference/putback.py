@@ -8,12 +8,17 @@ leaves the cart it was in. Other carts that could also explain it are
 listed, so a put-back between two nearby carts can be reviewed. Nothing
 matching in any cart is a foreign object (``foreign``): the caller raises an
 alert.
+
+Within a cart, weight alone cannot tell two SKUs of one weight apart (salted
+and paprika crisps, 180 g each). What people do can: an item put down on its
+own facing is most likely that facing's product, and someone changing their
+mind puts back what they picked up last (:func:`unit_priors`).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from vision_core.inference.weights import combined_bounds, counts_up_to, gaussian_log_density
@@ -30,6 +35,8 @@ class CartLine:
     unit_weight_g: float
     tolerance_g: float
     count: int = 1
+    prior: float = 1.0
+    """How likely a unit of this line is the one put back, before its weight (relative)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,12 +55,15 @@ class NearbyCart:
         items: Iterable[tuple[str, float]],
         tolerances_g: Mapping[str, float],
         default_tolerance_pct: float = 2.0,
+        priors: Mapping[str, float] | None = None,
     ) -> NearbyCart:
         """Group ``(sku, unit_weight_g)`` items into lines.
 
         A SKU's tolerance comes from ``tolerances_g`` (the planogram), else
-        ``default_tolerance_pct`` of its weight.
+        ``default_tolerance_pct`` of its weight; its prior from ``priors``
+        (:func:`unit_priors`), else 1.
         """
+        priors = priors or {}
         counts: dict[tuple[str, float], int] = {}
         for sku, weight in items:
             counts[sku, weight] = counts.get((sku, weight), 0) + 1
@@ -63,6 +73,7 @@ class NearbyCart:
                 weight,
                 tolerances_g.get(sku, weight * default_tolerance_pct / 100),
                 count,
+                priors.get(sku, 1.0),
             )
             for (sku, weight), count in sorted(counts.items())
         )
@@ -111,13 +122,39 @@ together. Without it, two small units whose weights add up to a big one's tie wi
 (a cola and a yoghurt, 520 g, against a loaf, 500 +- 12 g)."""
 
 
+HOME_FACTOR = 4.0
+"""Prior ratio of a SKU whose own facing the put landed on: most put-backs go back where
+the item came from (the rest are left wherever the shopper stands)."""
+
+RECENT_DECAY = 0.6
+"""Prior ratio for each SKU of the cart taken more recently than this one: a shopper who
+changes their mind puts back what they just picked up, not what they took minutes ago."""
+
+
+def unit_priors(taken_in_order: Sequence[str], home_skus: Collection[str]) -> dict[str, float]:
+    """Each cart SKU's prior of being the one put back.
+
+    ``taken_in_order``: the SKUs of the cart's lines, oldest first;
+    ``home_skus``: those whose facing the put landed on.
+    """
+    last: dict[str, int] = {}
+    for order, sku in enumerate(taken_in_order):
+        last[sku] = order
+    newest_first = sorted(last, key=lambda sku: -last[sku])
+    return {
+        sku: RECENT_DECAY**rank * (HOME_FACTOR if sku in home_skus else 1.0)
+        for rank, sku in enumerate(newest_first)
+    }
+
+
 def match_cart(
     weight_g: float, cart: NearbyCart, *, max_items: int = 6, scale_tolerance_g: float = 0.0
 ) -> CartMatch | None:
     """Best combination of ``cart``'s units explaining ``weight_g``, or None.
 
     Combinations are scored by the weight's likelihood times a prior that
-    prefers fewer units and fewer SKUs (:data:`COUNT_DECAY`, :data:`MIXED_DECAY`).
+    prefers fewer units and fewer SKUs (:data:`COUNT_DECAY`, :data:`MIXED_DECAY`)
+    and units of the lines more likely put back (``CartLine.prior``).
     """
     lines = cart.lines
     if not lines:
@@ -134,6 +171,9 @@ def match_cart(
         items = tuple(sorted((line.sku, c) for c, line in zip(counts, lines, strict=True) if c))
         log_prior = (sum(counts) - 1) * math.log(COUNT_DECAY) + (len(items) - 1) * math.log(
             MIXED_DECAY
+        )
+        log_prior += math.fsum(
+            c * math.log(line.prior) for c, line in zip(counts, lines, strict=True) if c
         )
         scored.append((gaussian_log_density(residual, sigma) + log_prior, residual, items))
     if not scored:
