@@ -181,11 +181,12 @@ class World:
             return
         spec = self.scenario.arrivals
         out = self.scenario.floor.exit
-        first_t = max(self.now + GATE_INSIDE_M, self._exit_free_t)
+        step_s = GATE_INSIDE_M / self.scenario.behaviour.walk_speed_m_s  # wait spot to gate
+        first_t = max(self.now + step_s, self._exit_free_t)
         for k, member in enumerate(group.at_exit):
             member.exit_t = first_t + k * spec.gate_gap_s
             self._exit_free_t = member.exit_t + spec.gate_gap_s
-            member.at(member.exit_t - GATE_INSIDE_M * 0.5, out.x_m, out.y_m + GATE_INSIDE_M)
+            member.at(member.exit_t - step_s, out.x_m, out.y_m + GATE_INSIDE_M)
             member.at(member.exit_t, out.x_m, out.y_m)
             self.gates.append(GateRecord(member.exit_t, "exit", out.gate_id, None, None, 0, 1))
             self.occupancy_changes.append((member.exit_t, -1))

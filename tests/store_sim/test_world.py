@@ -17,7 +17,7 @@ from sim_devices.store_sim import (
     simulate,
 )
 from sim_devices.store_sim.shoppers import REACH_S
-from sim_devices.store_sim.world import ADMIT_TO_ENTRY_S, HAND_WIDTH_M
+from sim_devices.store_sim.world import ADMIT_TO_ENTRY_S, HAND_WIDTH_M, World, rng_for
 
 BUSY = Path(__file__).resolve().parents[2] / "sim_devices" / "scenarios" / "store" / "busy.yaml"
 
@@ -337,6 +337,23 @@ def test_gate_lanes_pass_one_person_at_a_time_across_groups(busy_run: Simulation
         stamps = sorted(g.t for g in gates if g.kind == kind)
         assert len(stamps) == len(shoppers)
         assert min(b - a for a, b in itertools.pairwise(stamps)) >= gap - 6 * jitter * math.sqrt(2)
+
+
+def test_people_walk_from_the_exit_queue_to_the_gate_at_walking_speed() -> None:
+    scenario = replace(load_store_scenario(BUSY), duration_s=120.0)
+    world = World(scenario)
+    seed = scenario.seed
+    world.start(world.arrivals(rng_for(seed, "arrivals"), rng_for(seed, "members")), 0.0)
+    world.run()
+    speed = scenario.behaviour.walk_speed_m_s
+    left = [p for p in world.people if math.isfinite(p.exit_t)]
+    assert len(left) >= 10
+    for person in left:
+        (t0, x0, y0), (t1, x1, y1) = person.path[-2], person.path[-1]
+        assert t1 == person.exit_t
+        # the last step, from the spot where the group waits to the gate, is a walk:
+        # before, it took 0.25 s for 0.5 m (a time made from a distance)
+        assert math.dist((x0, y0), (x1, y1)) / (t1 - t0) == pytest.approx(speed)
 
 
 def test_a_waiting_group_is_admitted_when_the_entry_lane_is_free(
