@@ -90,6 +90,53 @@ def test_a_look_alike_held_by_a_track_that_still_matches_it_is_not_taken() -> No
     assert tracker.identity_of("a") == "a"
 
 
+def look_alike(who: Vector, other: Vector, cosine: float) -> Vector:
+    """Somebody whose appearance has ``cosine`` with ``who``'s (``other`` orthogonal to it)."""
+    return cosine * who + math.sqrt(1.0 - cosine**2) * other
+
+
+def test_a_swap_between_look_alikes_moves_both_tracks() -> None:
+    # Alice and her look-alike (cosine 0.7): after the swap each track still matches its
+    # own identity above min_similarity (about 0.66), so neither looks gone on its own
+    twin = look_alike(ALICE, BOB, 0.7)
+    found = []
+    for settings in (SETTINGS, replace(SETTINGS, sure_similarity=SETTINGS.min_similarity)):
+        rng = np.random.default_rng(13)
+        tracker = AppearanceTracker(settings)
+        tracker.start("a", "a")
+        tracker.start("b", "b")
+        assert walk(tracker, rng, 0.0, 10, {"a": ALICE, "b": twin}) == []
+        found.append(walk(tracker, rng, 5.0, 8, {"a": twin, "b": ALICE}))
+        if settings is SETTINGS:
+            assert (tracker.identity_of("a"), tracker.identity_of("b")) == ("b", "a")
+    paired, unpaired = found
+    assert sorted((track, to) for _, track, to in paired) == [("a", "b"), ("b", "a")]
+    assert unpaired == []  # without the pairwise look, the swap goes unnoticed
+
+
+def test_look_alikes_that_do_not_swap_stay_put() -> None:
+    rng = np.random.default_rng(17)
+    tracker = AppearanceTracker(SETTINGS)
+    tracker.start("a", "a")
+    tracker.start("b", "b")
+    twin = look_alike(ALICE, BOB, 0.7)
+    assert walk(tracker, rng, 0.0, 400, {"a": ALICE, "b": twin}) == []
+
+
+def test_a_track_that_ended_holds_no_identity() -> None:
+    # Bob's first track ends and goes on under "b2" (an id switch); later Alice's track and
+    # b2 swap. The ended track still has Bob in its last window: it must not block the move.
+    rng = np.random.default_rng(19)
+    tracker = AppearanceTracker(SETTINGS)
+    tracker.start("a", "a")
+    tracker.start("b", "b")
+    walk(tracker, rng, 0.0, 10, {"a": ALICE, "b": BOB})
+    tracker.start("b2", "b")
+    assert walk(tracker, rng, 5.0, 20, {"a": ALICE, "b2": BOB}) == []
+    moves = walk(tracker, rng, 15.0, 6, {"a": BOB, "b2": ALICE})
+    assert sorted((track, to) for _, track, to in moves) == [("a", "b"), ("b2", "a")]
+
+
 def test_only_identities_seen_near_and_recently_are_candidates() -> None:
     rng = np.random.default_rng(5)
     tracker = AppearanceTracker(SETTINGS)
@@ -141,7 +188,13 @@ def test_forget_and_prune_drop_identities_nobody_holds() -> None:
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("template_samples", 0), ("window_samples", 0), ("min_similarity", 1.0), ("margin", 0.0)],
+    [
+        ("template_samples", 0),
+        ("window_samples", 0),
+        ("min_similarity", 1.0),
+        ("sure_similarity", 0.5),  # below min_similarity
+        ("margin", 0.0),
+    ],
 )
 def test_settings_out_of_range_are_refused_with_the_field_named(field: str, value: float) -> None:
     changes: dict[str, Any] = {field: value}

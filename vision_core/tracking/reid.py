@@ -28,6 +28,14 @@ one wins if it matches by ``margin`` more than the track's own and is not
 people in similar clothes are not a swap). In a real swap both tracks flip:
 the first to be looked at moves to the other identity, and the other then
 finds its identity free and moves to the first one.
+
+Two people who look somewhat alike defeat that: after their swap each
+track still resembles its own identity above ``min_similarity``, and each
+holds the identity the other would move to. So a track that matches its
+identity less than ``sure_similarity`` is compared pairwise: when it
+resembles another track's identity by ``margin`` more than its own, and
+that other track resembles *its* identity by ``margin`` more than its own,
+the two swapped, and both move (the other at its next sample).
 """
 
 from __future__ import annotations
@@ -48,6 +56,7 @@ class ReidSettings:
     template_samples: int = 6
     window_samples: int = 3
     min_similarity: float = 0.6
+    sure_similarity: float = 0.8
     margin: float = 0.2
     radius_m: float = 1.5
     recent_s: float = 6.0
@@ -57,8 +66,11 @@ class ReidSettings:
         for name in ("template_samples", "window_samples"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if not -1.0 < self.min_similarity < 1.0:
-            raise ValueError(f"min_similarity must be within -1..1, got {self.min_similarity}")
+        if not -1.0 < self.min_similarity <= self.sure_similarity < 1.0:
+            raise ValueError(
+                "need -1 < min_similarity <= sure_similarity < 1, got "
+                f"{self.min_similarity}, {self.sure_similarity}"
+            )
         for name in ("margin", "radius_m", "recent_s", "speed_m_s"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
@@ -119,6 +131,7 @@ class _Track:
     window: deque[tuple[float, ...]] = field(default_factory=deque)
     times: deque[float] = field(default_factory=deque)  # of the window's samples
     moved_since: float = math.nan  # the last move's first sample of the new person
+    swapped_to: str | None = None  # the other half of a swap found from its partner
 
 
 class AppearanceTracker:
@@ -202,10 +215,16 @@ class AppearanceTracker:
             return None
         recent = _window_sum(track.window)
         own = _cosine(recent, identity.template)
-        if own >= self.settings.min_similarity:
-            identity.last_t, identity.last_body = t_mono, body_m
-            return None
-        moved = self._better_identity(track_id, recent, own, t_mono, body_m)
+        moved = track.swapped_to
+        track.swapped_to = None
+        if moved is None and own >= self.settings.min_similarity:
+            if own < self.settings.sure_similarity:
+                moved = self._swap_partner(track_id, recent, own, t_mono, body_m)
+            if moved is None:
+                identity.last_t, identity.last_body = t_mono, body_m
+                return None
+        elif moved is None:
+            moved = self._better_identity(track_id, recent, own, t_mono, body_m)
         if moved is None:
             return None
         track.moved_since = self._first_of(track, identity.template, moved)
@@ -244,16 +263,63 @@ class AppearanceTracker:
             similarity = _cosine(recent, identity.template)
             if similarity < settings.min_similarity or similarity < own + settings.margin:
                 continue
-            if (best is None or similarity > best[0]) and not self._taken(name, track_id):
+            if (best is None or similarity > best[0]) and not self._taken(name, track_id, t_mono):
                 best = (similarity, name)
         return None if best is None else best[1]
 
-    def _taken(self, name: str, asking: str) -> bool:
-        """Whether another track holds ``name`` and still looks like it."""
+    def _swap_partner(
+        self, track_id: str, recent: Sequence[float], own: float, t_mono: float, body_m: Point
+    ) -> str | None:
+        """The identity of a track this one swapped with, both being look-alikes; see module.
+
+        The partner is told to move to this track's identity at its next sample.
+        """
+        settings = self.settings
+        mine = self._tracks[track_id].identity
+        my_template = self._identities[mine].template
+        assert my_template is not None  # only a templated identity has a similarity
+        best: tuple[float, str] | None = None
+        for other_id, other in self._tracks.items():
+            theirs = self._identities.get(other.identity)
+            if other_id == track_id or other.identity == mine or not other.window:
+                continue
+            if t_mono - other.times[-1] > settings.recent_s:
+                continue  # ended: it swaps with nobody
+            if theirs is None or theirs.template is None or other.swapped_to is not None:
+                continue
+            since = t_mono - theirs.last_t
+            if since > settings.recent_s:
+                continue
+            if math.dist(theirs.last_body, body_m) > settings.radius_m + settings.speed_m_s * since:
+                continue
+            to_theirs = _cosine(recent, theirs.template)
+            window = _window_sum(other.window)
+            to_mine = _cosine(window, my_template)
+            if to_theirs < own + settings.margin:
+                continue
+            if to_mine < _cosine(window, theirs.template) + settings.margin:
+                continue
+            if best is None or to_theirs + to_mine > best[0]:
+                best = (to_theirs + to_mine, other_id)
+        if best is None:
+            return None
+        partner = self._tracks[best[1]]
+        partner.swapped_to = mine
+        return partner.identity
+
+    def _taken(self, name: str, asking: str, t_mono: float) -> bool:
+        """Whether another track holds ``name`` and still looks like it.
+
+        Only a track seen within ``recent_s`` holds anything: one that ended
+        (its person left, or goes on under another id) keeps its last window,
+        and would otherwise block the identity for as long as it is kept.
+        """
         template = self._identities[name].template
         assert template is not None  # only templated identities are candidates
         for track_id, track in self._tracks.items():
             if track_id == asking or track.identity != name or not track.window:
+                continue
+            if t_mono - track.times[-1] > self.settings.recent_s:
                 continue
             if _cosine(_window_sum(track.window), template) >= self.settings.min_similarity:
                 return True
