@@ -79,7 +79,8 @@ def test_two_new_tracks_for_one_entry_are_ambiguous_and_neither_is_bound():
     payer, tailgater = track("t1", 10.3), track("t2", 10.6)
     b.track_started(payer)
     b.track_started(tailgater)
-    (decision,) = b.advance(14.0)
+    assert b.advance(14.9) == ()  # an entry sensed until 15.0 could still claim t2
+    (decision,) = b.advance(15.0)
     assert decision.kind is BindingKind.AMBIGUOUS
     assert decision.session_id == "S1"
     assert decision.track_ids == ("t1", "t2")
@@ -91,6 +92,39 @@ def test_two_new_tracks_for_one_entry_are_ambiguous_and_neither_is_bound():
         "S1",
         ("t1",),
     )
+
+
+def test_the_next_entry_sensed_just_after_the_window_still_claims_its_own_track():
+    # S2's person is on camera at 13.9 and breaks the beam at 14.03, just past S1's window
+    # (10.0 + 4.0): S1 has one track, not two
+    b = binder()
+    b.entered(entered("S1", 10.0))
+    first, second = track("t1", 10.4), track("t2", 13.9)
+    b.track_started(first)
+    b.track_started(second)
+    assert b.advance(14.02) == ()  # two tracks for one entry so far: wait for a late one
+    b.entered(entered("S2", 14.03))
+    decisions = b.advance(20.0)
+    assert [(d.kind, d.session_id, d.track_ids) for d in decisions] == [
+        (BindingKind.BOUND, "S1", ("t1",)),
+        (BindingKind.BOUND, "S2", ("t2",)),
+    ]
+
+
+def test_a_tailgater_stays_ambiguous_when_the_next_session_comes_soon_after():
+    # the next entry (14.5) can claim tracks from 13.5 on only: the tailgater at 10.6 is not its
+    b = binder()
+    b.entered(entered("S1", 10.0))
+    for name, t in (("t1", 10.3), ("t2", 10.6), ("t3", 14.6)):
+        b.track_started(track(name, t))
+    b.entered(entered("S2", 14.5))
+    first, second = b.advance(20.0)
+    assert (first.kind, first.session_id, first.track_ids) == (
+        BindingKind.AMBIGUOUS,
+        "S1",
+        ("t1", "t2"),
+    )
+    assert (second.kind, second.session_id, second.track_ids) == (BindingKind.BOUND, "S2", ("t3",))
 
 
 def test_group_plus_tailgater_is_ambiguous_for_the_group():

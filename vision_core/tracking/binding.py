@@ -8,7 +8,12 @@ for the entries at that gate from ``lead_s`` before its start (cameras may
 see the person before the passage sensor fires) to ``window_s`` after.
 
 Decisions are taken when an entry's window has closed (:meth:`advance`),
-so every track that could compete for it has been seen:
+so every track that could compete for it has been seen. One with more
+tracks than entries waits ``lead_s`` longer, until every later entry that
+could claim one of those tracks has been sensed (the next person's track
+may start before their own passage, and the beam is read a poll later
+still). Later entries count only for the tracks their own window covers:
+a tailgater stays a tailgater however soon the next group comes.
 
 - ``bound``: no more candidates than entries that could claim them; people
   pass a gate one by one, so the earliest candidate gets the earliest
@@ -216,7 +221,13 @@ class SessionBinder:
             entry = entries[0]
             lo, hi = entry.t_mono - s.lead_s, entry.t_mono + s.window_s
             in_window = [c for c in candidates if lo <= c.start_mono <= hi]
-            rivals = [e for e in entries[1:] if e.t_mono <= hi]
+            rivals = [
+                e
+                for e in entries[1:]
+                if any(
+                    e.t_mono - s.lead_s <= c.start_mono <= e.t_mono + s.window_s for c in in_window
+                )
+            ]
             if not in_window:
                 entries.pop(0)
                 decisions.append(
@@ -247,6 +258,8 @@ class SessionBinder:
                     )
                 )
                 continue
+            if now_mono < hi + s.lead_s:
+                break  # one track too many: wait for an entry sensed late to claim it
             involved = [entry, *rivals]
             for e in involved:
                 entries.remove(e)
