@@ -8,8 +8,12 @@ The scenario's first ``--duration-s`` seconds of arrivals are simulated once
 1. ``hil``: :func:`walkout.store_hil.run_hil`, in real time: the shelf
    simulator process serves one Modbus TCP unit per shelf, the run's takes
    and put-backs are sent to it at their times, the real runtime polls the
-   units and its ``ShelfWeights`` feed the checkout; tracks and gates are the
-   run's records at their real times (no gate simulators in this slice);
+   units and its ``ShelfWeights`` feed the checkout; the digital-I/O
+   simulator process serves the entry and exit doors, credentials are
+   presented on the runtime's bus, people walk through the doors (and press
+   the exit button) at their times, and the runtime's gate machine's
+   ``Admitted``/``Entered``/``Exited`` feed the checkout; tracks are the
+   run's records at their real times (no camera simulator in this loop);
 2. ``replay``: :func:`walkout.store_replay.replay_scenario`, as fast as it
    goes, on the simulator's own weight records.
 
@@ -18,7 +22,8 @@ Default 150 s: quiet's arrivals in that window (seed 11) give 3 sessions and
 3 minutes of real time. Printed side by side: receipt accuracy, event
 precision/recall, review rate, latency p50/p95 (store time from exit to
 receipt), CPU per shopper (the checkout path's CPU; for ``hil`` also the
-whole process's, Modbus polling included), and readings received per shelf.
+whole process's, Modbus polling included), readings received per shelf, the
+gate machine's messages and the simulated doors' counters.
 Figures are printed, never asserted.
 """
 
@@ -87,6 +92,15 @@ def print_results(hil: HilResult, accelerated: ScenarioResult) -> None:
     for shelf_id, count in sorted(hil.samples.items()):
         print(f"  {shelf_id:<12} {count:>6}  {count / out.wall_s:5.1f} Hz")
     print(f"readings dropped by the subscription: {hil.dropped}")
+    messages = ", ".join(f"{k} {v}" for k, v in sorted(hil.gate_messages.items())) or "none"
+    print(f"gate machine messages: {messages}")
+    for name, door in sorted(hil.doors.items()):
+        print(
+            f"  door {name:<6} passages {door['passages']}, forced {door['forced']}, "
+            f"button presses {door['presses']}"
+        )
+    print(f"DIO module: {hil.module.get('pulses', 0)} pulses, "
+          f"{hil.module.get('coil_writes', 0)} coil writes")  # fmt: skip
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""The store simulator's run through the checkout in real time, with the shelves in the loop.
+"""The store simulator's run through the checkout in real time, shelves and gates in the loop.
 
 Accelerated replay (:mod:`walkout.store_replay`) feeds the simulator's own
 weight records to the checkout. Here the weights come the way they come in a
@@ -8,16 +8,33 @@ takes and put-backs are sent to it as grams at their place, at their scenario
 times (:mod:`sim_devices.store_sim.hil`); the real runtime polls the units
 and publishes :class:`ShelfWeights`, which go through the same
 :class:`StoreReplay` adapter (:meth:`StoreReplay.feed_weights`) as in replay.
-What differs from replay is therefore the whole weight path: load-cell
-settling and noise of the shelf simulator, the Modbus poll and its timing,
-the runtime's calibration and the event loop's scheduling.
+The gates run over their real protocol too (:mod:`walkout.store_hil_gates`):
+the digital-I/O simulator is another process, serving one Modbus TCP module
+whose two doors are the store's entry and exit, and the runtime drives them
+with its own gate wiring (``DioGate`` drivers, the ``GateMachine``, an
+allow-list check of the run's credentials, all from the store config). An
+admit record presents its credential on the runtime's bus as the store app
+would (a DIO gate has no reader); the machine checks it and unlocks the
+entry over Modbus. An enter record walks one person through the entry door
+on the simulator's control port, so the beam breaks and the driver and the
+machine publish ``Entered``; an exit record presses the exit button
+(:data:`~walkout.store_hil_gates.EXIT_BUTTON_LEAD_S` earlier) and walks
+through the exit once it opens, and the machine publishes ``Exited``. The
+machine's ``Admitted``, ``Entered`` and ``Exited`` go to the checkout
+through :meth:`StoreReplay.feed_gate_message`.
 
-Tracks and gates stay records (there are no OSDP or digital-I/O simulators
-in this slice): they are fed at their real times, shifted onto the monotonic
-clock the runtime stamps readings with (``t0`` = the clock at the start; a
-record at scenario time ``t`` is fed as at ``t0 + t`` once the clock has got
-there). Outputs are shifted back by ``t0`` before scoring, so scores compare
-with replay's.
+What differs from replay is therefore the whole weight path (load-cell
+settling and noise of the shelf simulator, the Modbus poll and its timing,
+the runtime's calibration) and the whole gate path (the credential check,
+door commands and their read-back, beam and button polling and debounce),
+and the event loop's scheduling of all of it.
+
+Tracks stay records (there is no camera simulator in this loop): they are
+fed at their real times, shifted onto the monotonic clock the runtime
+stamps readings and gate events with (``t0`` = the clock at the start; a
+record at scenario time ``t`` is fed as at ``t0 + t`` once the clock has
+got there). Outputs are shifted back by ``t0`` before scoring, so scores
+compare with replay's.
 
 After the last record and shelf action the weights run on for
 ``settle_s`` of real time (the last change must settle and be read), then
@@ -40,15 +57,32 @@ from typing import Any
 
 import yaml
 
-from devices.bus import Subscription
+from devices.bus import Message, Subscription
+from devices.gate.machine import (
+    AdmissionExpired,
+    Admitted,
+    Entered,
+    Exited,
+    GateFault,
+    Refused,
+    Tailgating,
+)
 from devices.scale import ShelfWeights
 from sim_devices.control import ControlClient
 from sim_devices.process import SimulatorProcess
 from sim_devices.scenario import Scenario, TcpServerSpec, UnitSpec
-from sim_devices.store_sim import Record, SimulationResult, StoreScenario, WeightRecord
+from sim_devices.store_sim import (
+    GateRecord,
+    Record,
+    SimulationResult,
+    StoreScenario,
+    WeightRecord,
+)
 from sim_devices.store_sim.hil import (
     HilAction,
+    Requester,
     ShelfAddress,
+    app_credential,
     drive,
     hil_actions,
     shelf_sim_scenario,
@@ -56,6 +90,15 @@ from sim_devices.store_sim.hil import (
 from sim_devices.store_sim.playback import Clock, play_realtime
 from walkout.config import StoreConfig, parse_config
 from walkout.runtime import Runtime, open_runtime
+from walkout.store_hil_gates import (
+    DIO_BUS,
+    EXIT_BUTTON_LEAD_S,
+    AppReader,
+    DioProcess,
+    admissions,
+    gates_config,
+    write_allow_list,
+)
 from walkout.store_replay import (
     EngineCheckout,
     ReplayOutcome,
@@ -73,6 +116,17 @@ SETTLE_S = 2.0
 
 WARMUP_TIMEOUT_S = 15.0
 """How long every shelf may take to deliver its first reading (process start is not in it)."""
+
+GATE_EVENTS: tuple[type[Message], ...] = (
+    Admitted,
+    Entered,
+    Exited,
+    Refused,
+    Tailgating,
+    AdmissionExpired,
+    GateFault,
+)
+"""The gate machine's messages a run counts; the first three feed the checkout."""
 
 PROFILE = "mc10"
 """The scale profile of every unit: the shelf simulator's default model."""
@@ -92,6 +146,14 @@ class HilResult(ScenarioResult):
     dropped: int = 0
     """Readings the subscription dropped because the adapter fell behind."""
     process_cpu_s: float = 0.0
+    gate_messages: dict[str, int] = field(default_factory=dict)
+    """The gate machine's messages received, by type (``Entered``, ``Refused``, ...)."""
+    passages: list[tuple[str, str, float]] = field(default_factory=list)
+    """(gate, ``Entered``/``Exited``, scenario time) of every passage the machine reported."""
+    doors: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """The DIO simulator's doors at the end (passages, forced, presses, locked), by name."""
+    module: dict[str, Any] = field(default_factory=dict)
+    """The DIO simulator's module counters at the end (requests, coil writes, pulses)."""
 
 
 class _CpuMeter:
@@ -137,9 +199,19 @@ def scenario_document(scenario: Scenario) -> dict[str, Any]:
 
 
 def hil_config(
-    store: StoreScenario, addresses: dict[str, ShelfAddress], port: int, workdir: Path
+    store: StoreScenario,
+    addresses: dict[str, ShelfAddress],
+    port: int,
+    workdir: Path,
+    *,
+    dio_port: int | None = None,
+    allow_list: Path | None = None,
 ) -> StoreConfig:
-    """A store config with one Modbus TCP bus to the simulator and one unit per shelf."""
+    """A store config with one Modbus TCP bus to the shelf simulator and one unit per shelf.
+
+    With ``dio_port`` (and the ``allow_list`` file) also a bus to the
+    digital-I/O simulator and the floor's entry and exit gates on it.
+    """
     units, shelves = [], []
     for shelf in store.floor.shelves:
         unit = f"u-{shelf.shelf_id}"
@@ -160,15 +232,18 @@ def hil_config(
                 "rate_hz": store.sensors.scale.rate_hz,
             }
         )
-    data = {
+    buses = [{"id": "shelf-sim", "type": "tcp", "host": "127.0.0.1", "port": port}]
+    data: dict[str, Any] = {
         "store": {"id": "hil"},
-        "modbus": {
-            "buses": [{"id": "shelf-sim", "type": "tcp", "host": "127.0.0.1", "port": port}],
-            "units": units,
-        },
+        "modbus": {"buses": buses, "units": units},
         "shelves": shelves,
         "facility": {"gpus": {"enabled": False}},
     }
+    if dio_port is not None:
+        if allow_list is None:
+            raise ValueError("gates on the DIO simulator need an allow_list file")
+        buses.append({"id": DIO_BUS, "type": "tcp", "host": "127.0.0.1", "port": dio_port})
+        data["gates"] = gates_config(store, allow_list)
     return parse_config(data, "hardware-in-the-loop store", workdir)
 
 
@@ -197,8 +272,12 @@ class _Loop:
 
     adapter: StoreReplay
     shelves: frozenset[str]
+    reader: AppReader | None = None
     meter: _CpuMeter = field(default_factory=_CpuMeter)
     samples: Counter[str] = field(default_factory=Counter)
+    gate_messages: Counter[str] = field(default_factory=Counter)
+    passages: list[tuple[str, str, float]] = field(default_factory=list)
+    """(gate, message type, ``t_mono``) of every ``Entered`` and ``Exited``."""
     fed: int = 0
     dropped: int = 0
     wall_s: float = 0.0
@@ -208,18 +287,37 @@ class _Loop:
     warm: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def consume(self, subscription: Subscription) -> None:
-        """Each reading of the runtime to the adapter; ``warm`` once every shelf has read."""
+        """Readings and gate events of the runtime to the adapter, in the bus's order.
+
+        ``warm`` once every shelf has read.
+        """
         async for message in subscription:
-            if not isinstance(message, ShelfWeights):
-                continue
-            self.samples[message.shelf_id] += 1
+            if isinstance(message, ShelfWeights):
+                self.samples[message.shelf_id] += 1
+                with self.meter.measure():
+                    self.adapter.feed_weights(message)
+                if not self.warm.is_set() and self.shelves <= self.samples.keys():
+                    self.warm.set()
+            elif isinstance(message, GATE_EVENTS):
+                self.gate_messages[type(message).__name__] += 1
+                self._on_gate(message)
+
+    def _on_gate(self, message: Message) -> None:
+        if isinstance(message, Admitted):
+            ref = self.reader.session_ref(message) if self.reader is not None else None
+            if ref is None:
+                _LOGGER.warning("hil: %s admitted a credential nobody presented", message.source)
             with self.meter.measure():
-                self.adapter.feed_weights(message)
-            if not self.warm.is_set() and self.shelves <= self.samples.keys():
-                self.warm.set()
+                self.adapter.feed_gate_message(message, ref)
+        elif isinstance(message, Entered | Exited):
+            self.passages.append((message.source, type(message).__name__, message.t_mono))
+            with self.meter.measure():
+                self.adapter.feed_gate_message(message)
+        else:
+            _LOGGER.warning("hil: gate %s: %s", message.source, message)
 
     async def play(self, records: Sequence[Record], t0: float) -> None:
-        """Tracks and gates at their real times, on the monotonic clock."""
+        """Track records at their real times, on the monotonic clock."""
 
         async def feed(record: Record) -> None:
             with self.meter.measure():
@@ -232,13 +330,13 @@ class _Loop:
 async def _play_store(
     loop: _Loop,
     runtime: Runtime,
-    control: ControlClient,
+    clients: dict[str, Requester],
     records: Sequence[Record],
     actions: Sequence[HilAction],
     settle_s: float,
 ) -> float:
     """Poll, play and drive until the run is over, then drain; returns ``t0``."""
-    subscription = runtime.bus.subscribe(ShelfWeights, maxsize=100_000, name="hil")
+    subscription = runtime.bus.subscribe(ShelfWeights, *GATE_EVENTS, maxsize=100_000, name="hil")
     try:
         async with asyncio.TaskGroup() as group:
             poller = group.create_task(runtime.run(), name="hil-runtime")
@@ -248,7 +346,7 @@ async def _play_store(
             t0, cpu0 = time.monotonic(), time.process_time()
             player = group.create_task(loop.play(records, t0), name="hil-records")
             driver = group.create_task(
-                drive(actions, {"shelves": control}, clock=_anchored(t0)), name="hil-shelves"
+                drive(actions, clients, clock=_anchored(t0)), name="hil-actions"
             )
             await player
             sent = await driver
@@ -260,10 +358,11 @@ async def _play_store(
         subscription.close()
         runtime.bus.unsubscribe(subscription)
     _LOGGER.info(
-        "hil run over: %d records, %d shelf actions, readings %s",
+        "hil run over: %d records, %d shelf and gate actions, readings %s, gate messages %s",
         loop.fed,
         sent,
         dict(loop.samples),
+        dict(loop.gate_messages),
     )
     loop.dropped = subscription.dropped
     with loop.meter.measure():
@@ -283,17 +382,31 @@ def _shifted(outcome: ReplayOutcome, t0: float) -> ReplayOutcome:
     return replace(outcome, receipts=receipts, events=events)
 
 
-def _prepare(store: StoreScenario, workdir: Path) -> tuple[Path, dict[str, ShelfAddress]]:
-    """A fresh ledger place and the shelf simulator's scenario file (blocking file work)."""
+@dataclass(frozen=True)
+class _Prepared:
+    """The files a run needs, written before anything starts."""
+
+    scenario_file: Path
+    addresses: dict[str, ShelfAddress]
+    allow_list: Path
+    credentials: dict[str, tuple[str | None, int]]
+    """Credential -> (the simulator's session, group size)."""
+
+
+def _prepare(run: SimulationResult, workdir: Path) -> _Prepared:
+    """A fresh ledger place, the shelf simulator's scenario file and the allow list."""
     workdir.mkdir(parents=True, exist_ok=True)
     for stale in workdir.glob("ledger.sqlite*"):
         stale.unlink()
-    sim_scenario, addresses = shelf_sim_scenario(store)
+    sim_scenario, addresses = shelf_sim_scenario(run.scenario)
     scenario_file = workdir / "shelf-sim.yaml"
     scenario_file.write_text(
         yaml.safe_dump(scenario_document(sim_scenario), sort_keys=False), encoding="utf-8"
     )
-    return scenario_file, addresses
+    credentials = admissions(run.records)
+    allow_list = workdir / "allow-list.yaml"
+    write_allow_list(allow_list, credentials)
+    return _Prepared(scenario_file, addresses, allow_list, credentials)
 
 
 async def run_hil(
@@ -303,29 +416,54 @@ async def run_hil(
     settings: ReplaySettings | None = None,
     settle_s: float = SETTLE_S,
 ) -> HilResult:
-    """Play ``run`` in real time against the shelf simulator and the runtime; score it.
+    """Play ``run`` in real time against the shelf and gate simulators and the runtime; score it.
 
     Takes as long as the run's last record plus start-up and ``settle_s``.
-    The ledger, the simulator's scenario and the store config go in ``workdir``.
+    The ledger, the simulator's scenario, the allow list and the store config
+    go in ``workdir``.
     """
     settings = settings or ReplaySettings()
-    scenario_file, addresses = _prepare(run.scenario, workdir)
-    actions = [a for a in hil_actions(run.truth, run.records, addresses) if a.target == "shelves"]
-    records = [r for r in run.records if not isinstance(r, WeightRecord)]
+    prepared = _prepare(run, workdir)
+    actions = hil_actions(
+        run.truth,
+        run.records,
+        prepared.addresses,
+        card_request=app_credential,
+        exit_button_lead_s=EXIT_BUTTON_LEAD_S,
+    )
+    records = [r for r in run.records if not isinstance(r, WeightRecord | GateRecord)]
     engine = EngineCheckout(run.scenario, workdir / "ledger.sqlite", settings.checkout)
     try:
-        loop = _Loop(StoreReplay(run.scenario, engine, settings), frozenset(addresses))
-        async with SimulatorProcess(scenario_file) as simulator:
+        adapter = StoreReplay(run.scenario, engine, settings)
+        loop = _Loop(adapter, frozenset(prepared.addresses))
+        async with (
+            SimulatorProcess(prepared.scenario_file) as simulator,
+            DioProcess() as dio,
+        ):
             config = hil_config(
-                run.scenario, addresses, simulator.ready["servers"][0]["port"], workdir
+                run.scenario,
+                prepared.addresses,
+                simulator.ready["servers"][0]["port"],
+                workdir,
+                dio_port=dio.ready["port"],
+                allow_list=prepared.allow_list,
             )
             async with (
                 open_runtime(config) as runtime,
-                ControlClient(simulator.ready["control_port"]) as control,
+                ControlClient(simulator.ready["control_port"]) as shelves,
+                ControlClient(dio.ready["control_port"]) as doors,
             ):
-                t0 = await _play_store(loop, runtime, control, records, actions, settle_s)
+                loop.reader = AppReader(runtime.bus, prepared.credentials)
+                clients: dict[str, Requester] = {
+                    "shelves": shelves,
+                    "reader": loop.reader,
+                    "entry": doors,
+                    "exit": doors,
+                }
+                t0 = await _play_store(loop, runtime, clients, records, actions, settle_s)
+                dio_state = (await doors.request("state"))["state"]
         produced = loop.adapter.outcome(
-            records=loop.fed + sum(loop.samples.values()),
+            records=loop.fed + sum(loop.samples.values()) + loop.gate_messages.total(),
             cpu_s=loop.meter.cpu_s,
             wall_s=loop.wall_s,
         )
@@ -343,4 +481,8 @@ async def run_hil(
         samples=dict(loop.samples),
         dropped=loop.dropped,
         process_cpu_s=loop.process_cpu_s,
+        gate_messages=dict(loop.gate_messages),
+        passages=[(gate, kind, t - t0) for gate, kind, t in loop.passages],
+        doors={door["name"]: door for door in dio_state["doors"]},
+        module=dict(dio_state["module"]["stats"]),
     )

@@ -320,20 +320,40 @@ class StoreReplay:
         if self._next_tick is not None:
             self._advance_to(self.now + self.settings.drain_s)
 
+    def feed_gate_message(
+        self, message: Admitted | Entered | Exited, session_ref: str | None = None
+    ) -> None:
+        """A gate machine's own message (hardware in the loop), after everything due before it.
+
+        ``session_ref`` is the simulator's session an ``Admitted`` is for: the
+        machine names sessions itself, so only the caller (who presented the
+        credential) can map them back for scoring.
+        """
+        self._advance_to(message.t_mono)
+        self._gate_message(message, session_ref)
+
+    def _gate_message(self, message: Admitted | Entered | Exited, session_ref: str | None) -> None:
+        """What the checkout and the track sessions do with a gate message, however it came."""
+        if isinstance(message, Exited):
+            self._collect(self.checkout.feed(message))
+            self._publish(self._sessions.exited(message))
+            return
+        if isinstance(message, Admitted) and session_ref is not None:
+            self._ref_of_session[message.session_id] = session_ref
+        elif isinstance(message, Entered):
+            self._sessions.entered(message)
+        self._collect(self.checkout.feed(message))
+
     def _on_gate(self, record: GateRecord) -> None:
         gate = record.gate_id
         if record.kind == "exit":
-            exited = Exited(source=gate, t_mono=record.t)
-            self._collect(self.checkout.feed(exited))
-            self._publish(self._sessions.exited(exited))
+            self._gate_message(Exited(source=gate, t_mono=record.t), None)
             return
         credential = record.credential or ""
         if record.kind == "admit":
             session_id = f"sess-{credential}"
             self._session_of_credential[credential] = session_id
-            if record.session_ref is not None:
-                self._ref_of_session[session_id] = record.session_ref
-            message: Message = Admitted(
+            admitted = Admitted(
                 source=gate,
                 t_mono=record.t,
                 session_id=session_id,
@@ -341,18 +361,17 @@ class StoreReplay:
                 group_size=record.group_size,
                 latency_s=0.0,
             )
-        else:
-            entered = Entered(
-                source=gate,
-                t_mono=record.t,
-                session_id=self._session_of_credential[credential],
-                credential=credential,
-                person=record.person,
-                group_size=record.group_size,
-            )
-            self._sessions.entered(entered)
-            message = entered
-        self._collect(self.checkout.feed(message))
+            self._gate_message(admitted, record.session_ref)
+            return
+        entered = Entered(
+            source=gate,
+            t_mono=record.t,
+            session_id=self._session_of_credential[credential],
+            credential=credential,
+            person=record.person,
+            group_size=record.group_size,
+        )
+        self._gate_message(entered, None)
 
     def feed_weights(self, weights: ShelfWeights) -> None:
         """One shelf's reading, from a record or from the real scales (hardware in the loop).

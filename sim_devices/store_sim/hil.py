@@ -18,9 +18,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
-from sim_devices.jsonlines import JsonLinesClient
 from sim_devices.scenario import ItemSpec, Scenario, TcpServerSpec, UnitSpec
 from sim_devices.store_sim.playback import Clock, Sleep, play_realtime
 from sim_devices.store_sim.records import GateRecord, Record, StoreTruth
@@ -28,6 +27,12 @@ from sim_devices.store_sim.scenario import StoreScenario
 from sim_devices.store_sim.sensors import stock_loads
 
 Target = Literal["shelves", "reader", "entry", "exit"]
+
+
+class Requester(Protocol):
+    """What :func:`drive` sends to: a simulator's control client, or anything that acts alike."""
+
+    async def request(self, cmd: str, **fields: Any) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True)
@@ -81,20 +86,33 @@ def _card(record: GateRecord) -> dict[str, Any]:
     return {"cmd": "card", "hex": f"{number & 0xFFFFFFFF:08X}", "bits": 32}
 
 
+def app_credential(record: GateRecord) -> dict[str, Any]:
+    """Credential request for a gate without a reader: the app's code, shown at the gate.
+
+    A digital-I/O gate has no reader of its own; the credential reaches the
+    gate machine the way a QR scanner or the store app would hand it over.
+    """
+    return {"cmd": "present", "gate": record.gate_id, "credential": record.credential or ""}
+
+
 def hil_actions(
     truth: StoreTruth,
     records: Iterable[Record],
     shelves: Mapping[str, ShelfAddress],
     *,
     card_request: Callable[[GateRecord], dict[str, Any]] = _card,
+    exit_button_lead_s: float | None = None,
 ) -> list[HilAction]:
     """The physical actions of a run, time-ordered.
 
     Takes become ``take_g`` and puts ``put`` (real grams at the real place)
     on target ``shelves``; an admission becomes a ``card`` read on target
     ``reader`` (OSDP PD simulator; ``card_request`` says how a credential is
-    presented); entry and exit passages become ``walk_through`` on targets
-    ``entry`` and ``exit`` (digital-I/O simulator).
+    presented, e.g. :func:`app_credential`); entry and exit passages become
+    ``walk_through`` on targets ``entry`` and ``exit`` (digital-I/O
+    simulator). With ``exit_button_lead_s`` each exit passage is preceded,
+    that many seconds earlier, by a ``button`` press on the exit: a locked
+    exit opens on request, and the person walks once it is open.
     """
     actions: list[HilAction] = []
     for event in truth.events:
@@ -116,6 +134,9 @@ def hil_actions(
             actions.append(HilAction(record.t, "reader", card_request(record)))
         else:
             door: Target = "entry" if record.kind == "enter" else "exit"
+            if door == "exit" and exit_button_lead_s is not None:
+                press = {"cmd": "button", "door": door}
+                actions.append(HilAction(record.t - exit_button_lead_s, door, press))
             actions.append(HilAction(record.t, door, {"cmd": "walk_through", "door": door}))
     actions.sort(key=lambda a: a.t)
     return actions
@@ -123,7 +144,7 @@ def hil_actions(
 
 async def drive(
     actions: Iterable[HilAction],
-    clients: Mapping[str, JsonLinesClient],
+    clients: Mapping[str, Requester],
     *,
     clock: Clock,
     sleep: Sleep = asyncio.sleep,
