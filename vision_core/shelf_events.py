@@ -27,6 +27,10 @@ DEFAULT_STEPS = StepSettings()
 REST_SAMPLES = 20
 """A board at rest is at the mean of this many of its latest stable samples."""
 
+FIRST_SAMPLE_SHIFT_M = 0.15
+"""A change whose first sample sits this far along the board from where it settled is not
+taken for one lift (a hand within a sample of another: see ``_moved_along``)."""
+
 LEARN_RINGING_G = 30.0
 """A lone lift teaches the board's ringing from this size up (smaller ones ring in the noise)."""
 
@@ -156,6 +160,7 @@ class ShelfChangeDetector:
         if abs(math.fsum(deltas)) < self.min_change_g:
             return []  # nothing happened, or slow drift: the new level is followed
         one_lift = self.steps is not None and steps is not None
+        one_lift = one_lift and not self._moved_along(stretch[0].weights_g, before, deltas)
         if one_lift and abs(math.fsum(deltas)) >= LEARN_RINGING_G:
             self.ringing.observe(
                 [s.t_mono for s in stretch],
@@ -163,6 +168,24 @@ class ShelfChangeDetector:
                 math.fsum(before),
             )
         return [self._change(sample, started, sample.t_mono, deltas, one_lift=one_lift)]
+
+    def _moved_along(
+        self, first: tuple[float, ...], before: tuple[float, ...], deltas: tuple[float, ...]
+    ) -> bool:
+        """Whether the first moving sample sat elsewhere along the board than the change.
+
+        A second hand within a sample of the first cannot be split off the
+        levels (its swing and the first's are one swing), but the first
+        sample holds the first hand's item alone: its centre of gravity is
+        that item's place, not the change's. One lift keeps its place from
+        its first sample on (the swing is in proportion on every cell).
+        """
+        moved = tuple(a - b for a, b in zip(first, before, strict=True))
+        if abs(math.fsum(moved)) < self.min_change_g:
+            return False
+        start = split_position_m(moved, self.length_m)
+        end = split_position_m(deltas, self.length_m)
+        return start is not None and end is not None and abs(start - end) > FIRST_SAMPLE_SHIFT_M
 
     def _steps(
         self, stretch: list[ShelfWeights], before: tuple[float, ...], after: tuple[float, ...]

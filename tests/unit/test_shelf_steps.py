@@ -238,3 +238,13 @@ def test_a_learned_board_keeps_one_lift_one_take_with_jittered_stamps(freq_hz: f
     slots = learned_board_changes(lifts, settle_freq_hz=freq_hz, settle_tau_s=0.35)
     for (_, grams, _), found in zip(lifts, slots, strict=False):
         assert found == [pytest.approx(grams, abs=10.0)]
+
+
+def test_two_hands_a_sample_apart_at_two_places_are_not_called_one_lift():
+    # 355 g at 0.1 m just before the 1.1 s sample, 520 g at 1.1 m just after it: too close
+    # to split, but the first sample holds the first item alone, at its own place
+    merged = changes_of([(1.08, -355.0, 0.1), (1.12, -520.0, 1.1)])
+    assert [(round(c.delta_g), c.one_lift) for c in merged] == [(pytest.approx(-875, abs=5), False)]
+    # the same two a sample apart at one place: whoever's hand it was, it was that spot
+    same_spot = changes_of([(1.08, -355.0, 0.6), (1.12, -520.0, 0.6)])
+    assert [c.one_lift for c in same_spot] == [True]
