@@ -122,7 +122,7 @@ class ShelfChangeDetector:
         self._stable_run = 0
         self._stretch: list[ShelfWeights] = []  # samples since the board began to move
         self._rest: deque[tuple[float, ...]] = deque(maxlen=REST_SAMPLES)  # since it settled
-        self.ringing = RingingLearner()
+        self.ringing_learner = RingingLearner()
 
     def feed(self, sample: ShelfWeights) -> list[ShelfChange]:
         """Feed one sample; the changes it completes (when the shelf settles), in time order."""
@@ -162,7 +162,7 @@ class ShelfChangeDetector:
         one_lift = self.steps is not None and steps is not None
         one_lift = one_lift and not self._moved_along(stretch[0].weights_g, before, deltas)
         if one_lift and abs(math.fsum(deltas)) >= LEARN_RINGING_G:
-            self.ringing.observe(
+            self.ringing_learner.observe(
                 [s.t_mono for s in stretch],
                 [math.fsum(s.weights_g) for s in stretch],
                 math.fsum(before),
@@ -203,7 +203,7 @@ class ShelfChangeDetector:
             before,
             after,
             self.steps,
-            self.ringing.ringing,
+            self.ringing_learner.ringing,
         )
         if any(abs(math.fsum(s.cell_deltas_g)) < self.min_change_g for s in steps):
             return None

@@ -6,8 +6,11 @@ frequency and decay time. Averaging the samples of a short stretch does not
 remove that swing (half a period of it biases the mean by tens of grams for
 a heavy item), but a model of it does: with the frequency and decay known,
 every step's level, swing amplitude and phase are linear unknowns, and least
-squares gives each step's grams from the samples around it, however soon the
-next hand comes.
+squares gives each step's grams from the samples around it, the next hand's
+swing notwithstanding. Three samples between two onsets are the least: two
+swings of one frequency add up to one swing, so a step can only be told from
+a change of the one before by the samples in between (``fit_steps`` answers
+None where they are too few).
 
 The frequency and decay are the board's (its mass, the cells' stiffness, the
 load it carries), so they are learned from lifts the board made alone:
@@ -50,9 +53,10 @@ class Ringing:
     """A board's oscillation after a load change, exp(-t/tau) cos(2 pi f t + phase), and its errors.
 
     ``noise_g``: the standard deviation of the board's total at rest;
-    ``jitter_s``: of a sample's time stamp; ``swing_ratio``: the largest
-    first swing a lift starts, as a share of the grams it moved (the board
-    is a linear spring: its swing grows with the step; infinite when unknown).
+    ``jitter_s``: of a sample's time stamp; ``swing_ratio``: the most a step
+    may swing at its first sample, as a share of the grams it moved (the
+    board is a linear spring: its swing grows with the step; infinite when
+    unknown).
     """
 
     freq_hz: float

@@ -182,7 +182,7 @@ def learned_board_changes(
         for s in run_board(model, clock, lessons + shifted, end_s, jitter_s)
         for c in detector.feed(s)
     ]
-    assert detector.ringing.ringing is not None
+    assert detector.ringing_learner.ringing is not None
     slots: dict[int, list[float]] = {}
     for change in found:
         if change.started_mono > offset:
