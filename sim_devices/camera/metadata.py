@@ -30,7 +30,24 @@ and, for scoring, the ground truth of the same frame on
 ``walkout/sim/cameras/<camera>/truth``::
 
     {"ts": ..., "frame": 1234,
-     "people": [{"id": 3, "published_id": 1003, "x_m": 2.41, "y_m": 3.02, "visible": true}]}
+     "people": [{"id": 3, "published_id": 1003, "x_m": 2.41, "y_m": 3.02, "visible": true,
+                 "hand_m": [2.6, 2.05]}]}      (null while the arms are down)
+
+Keypoints are fixed fractions of the (jittered) box: a sprite's pose, arms
+down. Read back through the floor homography, such a wrist lands 0.3 to
+0.45 m beyond the feet (away from the camera) and 0.15 m to the side, so a
+runtime that projects every seen wrist gets two idle "hands" there. A
+person with a hand point (a scripted reach, see ``scene.py``) has the right
+wrist (COCO 10) at that floor point projected through the camera's
+homography instead, jittered like the box (``box_noise_px``, from
+a generator of its own so a reach leaves the other draws of a seed as they
+were), score 0.9; the other 16 points stay as they are. The runtime reads a
+wrist's pixel back through the same homography (``vision_core.tracking.floor``),
+so it recovers the hand point to the rounding of the pixels (0.1 px) when
+the camera has no mount configured; with a mount it pulls the point
+towards the camera to a hand height, which this flat picture does not
+model. A hand the camera cannot see (off the image, behind the camera)
+gets score 0, as a detector that missed it would send.
 
 Errors a real detector makes: box jitter (Gaussian, ``box_noise_px``),
 misses (a person left out of a frame with ``miss_rate``), id switches (with
@@ -68,6 +85,9 @@ _KEYPOINTS = (
     (0.80, 0.52), (0.38, 0.55), (0.62, 0.55), (0.38, 0.77), (0.62, 0.77),
     (0.38, 0.98), (0.62, 0.98),
 )  # fmt: skip
+RIGHT_WRIST = 10
+"""The COCO keypoint a hand point moves."""
+KEYPOINT_SCORE = 0.9
 
 
 @dataclass
@@ -157,6 +177,7 @@ class MetadataPublisher:
         # Its own generator, so turning embeddings on leaves a seed's boxes, misses and
         # switches as they were.
         self._embedding_rng = random.Random(f"embedding-noise:{seed}")
+        self._hand_rng = random.Random(f"hand-noise:{seed}")  # likewise for scripted hands
         self._directions: dict[tuple[int, int], tuple[float, ...]] = {}
         self._published_ids: dict[int, int] = {}
         self._next_switched_id = 1001
@@ -269,6 +290,7 @@ class MetadataPublisher:
                     "x_m": round(person.x_m, 4),
                     "y_m": round(person.y_m, 4),
                     "visible": visible,
+                    "hand_m": _rounded(person.hand_m),
                 }
             )
             if not visible:
@@ -287,9 +309,13 @@ class MetadataPublisher:
             }
             if settings.keypoints:
                 w, h = x2 - x1, y2 - y1
-                entry["keypoints"] = [
-                    [round(x1 + fx * w, 1), round(y1 + fy * h, 1), 0.9] for fx, fy in _KEYPOINTS
+                points = [
+                    [round(x1 + fx * w, 1), round(y1 + fy * h, 1), KEYPOINT_SCORE]
+                    for fx, fy in _KEYPOINTS
                 ]
+                if person.hand_m is not None:
+                    points[RIGHT_WRIST] = self._wrist(person.hand_m, points[RIGHT_WRIST])
+                entry["keypoints"] = points
             if settings.embedding_dim:
                 entry["embedding"] = self.embedding(person.id)
             detections.append(entry)
@@ -307,6 +333,19 @@ class MetadataPublisher:
         }
         truth_payload = {"ts": round(wall_ts, 6), "frame": seq, "people": truth}
         return json.dumps(payload).encode(), json.dumps(truth_payload).encode()
+
+    def _wrist(self, hand_m: tuple[float, float], unseen: list[float]) -> list[float]:
+        """The wrist keypoint at a hand point; ``unseen``'s place with score 0 if out of view."""
+        pixel = self.view.seen_at(*hand_m)
+        if pixel is None:
+            return [unseen[0], unseen[1], 0.0]
+        sigma = self.settings.box_noise_px
+        u, v = (c + self._hand_rng.gauss(0.0, sigma) for c in pixel)
+        return [round(u, 1), round(v, 1), KEYPOINT_SCORE]
+
+
+def _rounded(point: tuple[float, float] | None) -> list[float] | None:
+    return None if point is None else [round(point[0], 4), round(point[1], 4)]
 
 
 def _unit(vector: list[float]) -> tuple[float, ...]:

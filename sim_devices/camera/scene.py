@@ -6,6 +6,12 @@ free floor (not inside a shelf), walk there in a straight line at their own
 speed, pause, and pick again; they do not avoid each other or shelf edges on
 the way (the camera simulator needs plausible motion, not crowd physics).
 People placed through the control port stay where they are put until moved.
+
+A placed person may carry a hand point: the floor point (metres) one hand
+reaches to, None while the arms are down. It is what a scripted scene (the
+store simulator's shoppers reaching into shelves) hands over, so the
+metadata can show the reach as a wrist; walkers never reach. Each placement
+is a person's whole state: placing them again without a hand lowers it.
 """
 
 from __future__ import annotations
@@ -14,6 +20,12 @@ import math
 import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+
+Point = tuple[float, float]
+"""Floor metres."""
+
+Placement = tuple[int, float, float] | tuple[int, float, float, Point | None]
+"""``(id, x_m, y_m)`` or ``(id, x_m, y_m, hand_m)``; hand_m None: arms down."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,15 +64,17 @@ class Person:
     speed_mps: float = 1.0
     target: tuple[float, float] | None = None
     pause_s: float = 0.0
+    hand_m: Point | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class PersonState:
-    """A person's position at one moment (what the renderer and metadata see)."""
+    """A person's position and reaching hand at one moment (what renderer and metadata see)."""
 
     id: int
     x_m: float
     y_m: float
+    hand_m: Point | None = None
 
 
 @dataclass
@@ -97,16 +111,25 @@ class Scene:
             del self.people[pid]
         return self.add_walkers(count)
 
-    def place(self, placements: Iterable[tuple[int, float, float]], *, replace: bool) -> None:
-        """Put people at given spots; ``replace`` removes everyone else first."""
-        placed = list(placements)
-        for pid, x, y in placed:
+    def place(self, placements: Iterable[Placement], *, replace: bool) -> None:
+        """Put people at given spots; ``replace`` removes everyone else first.
+
+        Every placement is checked before any is applied, so a bad one leaves
+        the floor as it was.
+        """
+        placed: list[tuple[int, float, float, Point | None]] = []
+        for placement in placements:
+            pid, x, y = placement[0], placement[1], placement[2]
+            hand = placement[3] if len(placement) == 4 else None
             if not (math.isfinite(x) and math.isfinite(y)):
                 raise ValueError(f"person {pid}: position must be finite")
+            if hand is not None and not (len(hand) == 2 and all(math.isfinite(c) for c in hand)):
+                raise ValueError(f"person {pid}: hand must be two finite numbers, got {hand!r}")
+            placed.append((pid, x, y, None if hand is None else (float(hand[0]), float(hand[1]))))
         if replace:
             self.people.clear()
-        for pid, x, y in placed:
-            self.people[pid] = Person(pid, x, y, manual=True)
+        for pid, x, y, hand in placed:
+            self.people[pid] = Person(pid, x, y, manual=True, hand_m=hand)
             self._next_id = max(self._next_id, pid + 1)
 
     def remove(self, pid: int) -> None:
@@ -122,9 +145,9 @@ class Scene:
                 self._walk(person, dt_s)
 
     def snapshot(self) -> tuple[PersonState, ...]:
-        """Everyone's position now, by id."""
+        """Everyone's position (and hand) now, by id."""
         return tuple(
-            PersonState(p.id, p.x_m, p.y_m)
+            PersonState(p.id, p.x_m, p.y_m, p.hand_m)
             for p in sorted(self.people.values(), key=lambda p: p.id)
         )
 

@@ -191,7 +191,7 @@ class CameraSimulator:
         return {"fault": mode, **({"fps": self.slow_fps} if mode == "slow" else {})}
 
     def state(self) -> dict[str, Any]:
-        """Ground truth: people, their boxes and published ids; the fault in force."""
+        """Ground truth: people, their hands, boxes and published ids; the fault in force."""
         people = []
         for person in self.scene.snapshot():
             box = self.view.person_box(person.x_m, person.y_m)
@@ -199,6 +199,7 @@ class CameraSimulator:
                 "id": person.id,
                 "x_m": person.x_m,
                 "y_m": person.y_m,
+                "hand_m": None if person.hand_m is None else list(person.hand_m),
                 "box": [round(c, 2) for c in box],
                 "visible": self.view.visible(box),
             }

@@ -99,6 +99,21 @@ class CameraView:
         w = m[2, 0] * x_m + m[2, 1] * y_m + m[2, 2]
         return float(u / w), float(v / w)
 
+    def seen_at(self, x_m: float, y_m: float) -> tuple[float, float] | None:
+        """Image pixel of a floor point the camera sees; None when off the image or behind it.
+
+        A point behind the camera has a negative homogeneous coordinate, and
+        :meth:`project` would mirror it into the picture.
+        """
+        m = self.floor_to_image
+        w = m[2, 0] * x_m + m[2, 1] * y_m + m[2, 2]
+        if not w > 0:
+            return None
+        u, v = self.project(x_m, y_m)
+        if not (0 <= u < self.width and 0 <= v < self.height):
+            return None
+        return u, v
+
     def unproject(self, u: float, v: float) -> tuple[float, float]:
         """Floor point of an image pixel."""
         m = self.image_to_floor
