@@ -1,8 +1,9 @@
-"""The shelf simulator as a child process, for callers that need it out of their own.
+"""A simulator as a child process, for callers that need it out of their own.
 
 The bench keeps the simulator's CPU out of the runtime's event loop, the
-benchmarks measure the two apart, and crash tests SIGKILL it: all of them
-start ``python -m sim_devices shelf serve``, wait for its ready line and reap
+benchmarks measure the two apart, crash tests SIGKILL it, and the store's
+hardware-in-the-loop run starts the shelf and digital-I/O simulators: all of
+them start ``python -m <simulator> serve``, wait for its ready line and reap
 it, through this one class.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, BinaryIO
@@ -20,17 +22,31 @@ class SimulatorProcessError(RuntimeError):
     """The simulator process did not come up; the message carries its stderr tail."""
 
 
-class SimulatorProcess:
-    """``python -m sim_devices shelf serve --scenario FILE`` with its ready line.
+SHELF_SERVE = ("sim_devices", "shelf", "serve")
+"""The shelf simulator's serve command (after ``python -m``)."""
 
-    ``stderr`` (a file opened for binary writing) receives the simulator's
-    log; without it the log goes to this process's stderr.
+
+class SimulatorProcess:
+    """``python -m <command> [--scenario FILE] --control-port 0`` with its ready line.
+
+    ``command`` defaults to the shelf simulator's serve command (which wants
+    a ``scenario_file``); any simulator whose ``serve`` prints one JSON ready
+    line and takes ``--control-port`` and ``--log-level`` runs the same way
+    (``("sim_devices.dio", "serve")``). ``stderr`` (a file opened for binary
+    writing) receives the simulator's log; without it the log goes to this
+    process's stderr.
     """
 
     def __init__(
-        self, scenario_file: Path, *, stderr: BinaryIO | None = None, ready_timeout_s: float = 30.0
+        self,
+        scenario_file: Path | None = None,
+        *,
+        command: Sequence[str] = SHELF_SERVE,
+        stderr: BinaryIO | None = None,
+        ready_timeout_s: float = 30.0,
     ) -> None:
         self.scenario_file = scenario_file
+        self.command = tuple(command)
         self._stderr = stderr
         self._ready_timeout_s = ready_timeout_s
         self._proc: asyncio.subprocess.Process | None = None
@@ -47,14 +63,12 @@ class SimulatorProcess:
         """Start it and return its ready line (servers, control port)."""
         if self._proc is not None:
             raise SimulatorProcessError("the simulator is already running")
+        scenario = () if self.scenario_file is None else ("--scenario", str(self.scenario_file))
         self._proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "sim_devices",
-            "shelf",
-            "serve",
-            "--scenario",
-            str(self.scenario_file),
+            *self.command,
+            *scenario,
             "--control-port",
             "0",
             "--log-level",
