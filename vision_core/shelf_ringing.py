@@ -269,7 +269,10 @@ class RingingLearner:
             self._skipped = (self._skipped + 1) % self.every
             if self._skipped:
                 return
-        fit = estimate_ringing(times, totals, before_g)
+        try:
+            fit = estimate_ringing(times, totals, before_g)
+        except (np.linalg.LinAlgError, FloatingPointError, ValueError):
+            return  # a stretch the grid cannot fit teaches nothing
         if fit is None:
             return
         self._fits.append(fit)

@@ -37,6 +37,7 @@ separate, and a step followed soon by another keeps its own grams.
 from __future__ import annotations
 
 import itertools
+import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -47,6 +48,7 @@ import numpy as np
 from vision_core.shelf_ringing import Array, Ringing, fit_steps, sample_variance, swing_ratios
 
 _T = TypeVar("_T")
+_LOGGER = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +101,12 @@ def split_steps(
     if len(times) != len(cells) or not times:
         raise ValueError("need one cell reading per time, and at least one")
     if ringing is not None:
-        return _fitted_steps(times, cells, before, after, settings, ringing)
+        try:
+            return _fitted_steps(times, cells, before, after, settings, ringing)
+        except (np.linalg.LinAlgError, FloatingPointError, ValueError):
+            # a degenerate stretch (repeated stamps, a board gone wild): the model cannot
+            # weigh it, the side means still can, and the change must not be lost
+            _LOGGER.warning("ringing fit failed on a stretch at %.3f; splitting by means", times[0])
     totals = [math.fsum(row) for row in cells]
     bounds = _split(times, totals, 0, len(times), math.fsum(before), settings)
     # each step ends at the level of the side it starts (the last one at the settled level)

@@ -7,12 +7,15 @@ ringing after each change, noise), read at 10 Hz like the scales.
 import math
 import random
 
+import numpy as np
 import pytest
 
+import vision_core.shelf_steps as shelf_steps
 from devices.scale import ShelfWeights
 from sim_devices.clock import ManualClock
 from sim_devices.loadcell import ShelfLoadModel, ShelfParams
 from vision_core.shelf_events import ShelfChangeDetector
+from vision_core.shelf_ringing import Ringing
 from vision_core.shelf_steps import StepSettings, split_steps
 
 RATE_HZ = 10.0
@@ -248,3 +251,25 @@ def test_two_hands_a_sample_apart_at_two_places_are_not_called_one_lift():
     # the same two a sample apart at one place: whoever's hand it was, it was that spot
     same_spot = changes_of([(1.08, -355.0, 0.6), (1.12, -520.0, 0.6)])
     assert [c.one_lift for c in same_spot] == [True]
+
+
+def test_a_ringing_fit_that_fails_falls_back_to_the_side_means(monkeypatch: pytest.MonkeyPatch):
+    # numpy refusing a degenerate stretch must not lose the change: the side means weigh it
+    def broken(*_: object, **__: object) -> None:
+        raise np.linalg.LinAlgError("Singular matrix")
+
+    monkeypatch.setattr(shelf_steps, "fit_steps", broken)
+    model, clock = board()
+    samples = run_board(model, clock, [(1.02, -355.0, 0.3), (1.72, -520.0, 0.9)], 6.0)
+    stretch = [s for s in samples if not s.all_stable]
+    before = samples[0].weights_g
+    after = samples[-1].weights_g
+    steps = split_steps(
+        [s.t_mono for s in stretch],
+        [s.weights_g for s in stretch],
+        before,
+        after,
+        ringing=Ringing(2.5, 0.35, noise_g=1.6, jitter_s=0.0, swing_ratio=0.4),
+    )
+    assert sum(sum(s.cell_deltas_g) for s in steps) == pytest.approx(-875.0, abs=5.0)
+    assert len(steps) == 2  # the means still split these two
