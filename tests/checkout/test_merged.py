@@ -4,7 +4,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from devices.bus import Message
-from vision_core.ledger.events import AttributionPending, LineAdded
+from vision_core.checkout.messages import ForeignObject
+from vision_core.ledger.events import AttributionPending, LineAdded, LinePutBack
 from vision_core.shelf_events import ShelfChange
 
 from .scenario import admit, at_shelf, feed_all, shelf_change, store, walk
@@ -78,3 +79,34 @@ def test_a_hand_that_only_hovered_is_charged_nothing(tmp_path: Path) -> None:
         feed_all(engine, [*admit("s1", 1.0), *admit("s2", 2.0)])
         feed_all(engine, walk(9.0, 11.0, {ONE: at_shelf(2.6), TWO: at_shelf(3.0)}))
         assert lines(engine.feed(merged(cells))) == [("s2", "bottle-500", 1)]
+
+
+def test_two_shoppers_putting_back_at_once_each_leave_their_own_cart(tmp_path: Path) -> None:
+    # s1 took a can, s2 a bottle; they put them back a moment apart, each at its own place:
+    # one change of 830 g that no single cart explains (without the split: a foreign object)
+    back = tuple(-d for d in BOTH)
+    with store(tmp_path / "l.db") as engine:
+        feed_all(engine, [*admit("s1", 1.0), *admit("s2", 2.0)])
+        feed_all(engine, walk(4.0, 6.0, {ONE: at_shelf(2.2), TWO: at_shelf(3.0)}))
+        taken = engine.feed(replace(merged(BOTH), started_mono=5.0, t_mono=6.0))
+        assert lines(taken) == [("s1", "can-330", 1), ("s2", "bottle-500", 1)]
+        feed_all(engine, walk(9.0, 11.0, {ONE: at_shelf(2.2), TWO: at_shelf(3.0)}))
+        out = engine.feed(replace(merged(back), one_lift=False))
+        put = sorted((m.session_id, m.sku, m.qty) for m in out if isinstance(m, LinePutBack))
+        assert put == [("s1", "can-330", 1), ("s2", "bottle-500", 1)]
+        assert not any(isinstance(m, ForeignObject) for m in out)
+        assert engine.undecided == ()
+        evidence = {m.session_id: m.evidence for m in out if isinstance(m, LinePutBack)}
+        assert evidence["s1"][1] == "track:t1"
+        assert evidence["s1"][2].startswith("split:")
+
+
+def test_a_merged_put_the_detector_called_one_lift_is_not_split(tmp_path: Path) -> None:
+    back = tuple(-d for d in BOTH)
+    with store(tmp_path / "l.db") as engine:
+        feed_all(engine, [*admit("s1", 1.0), *admit("s2", 2.0)])
+        feed_all(engine, walk(4.0, 6.0, {ONE: at_shelf(2.2), TWO: at_shelf(3.0)}))
+        engine.feed(replace(merged(BOTH), started_mono=5.0, t_mono=6.0))
+        feed_all(engine, walk(9.0, 11.0, {ONE: at_shelf(2.2), TWO: at_shelf(3.0)}))
+        out = engine.feed(replace(merged(back), one_lift=True))
+        assert not any(isinstance(m, LinePutBack) for m in out)

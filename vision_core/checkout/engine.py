@@ -79,7 +79,7 @@ from devices.bus import Message
 from devices.gate.machine import MACHINE_EVENTS
 from vision_core.checkout.config import CheckoutSettings
 from vision_core.checkout.dwell import DwellDetector
-from vision_core.checkout.merged import HandShare, split_take
+from vision_core.checkout.merged import HandShare, PutShare, split_put, split_take
 from vision_core.checkout.messages import (
     ForeignObject,
     ShelfChangeUnresolved,
@@ -525,6 +525,8 @@ class CheckoutEngine:
                 for sku, qty in chosen.items
             ]
             return self._decide(item, chosen.session_id, lines)
+        if not item.change.one_lift and (shares := self._split_put(item)) is not None:
+            return self._decide_put_shares(item, shares)
         sessions = [m.session_id for m in matches]
         names = ", ".join(sessions)
         if not final:
@@ -548,6 +550,53 @@ class CheckoutEngine:
             "checkout: foreign object of %.1f g on %s", foreign.weight_g, foreign.shelf_id
         )
         return [foreign, *self._resolve(item, "foreign object, on no bill")]
+
+    def _split_put(self, item: _Item) -> list[PutShare] | None:
+        """A put no one cart explains, split between the hands that made it (or None)."""
+        plan = self.planogram.shelves.get(item.change.shelf_id)
+        if plan is None:
+            return None
+        home = self._facings_at(item.change)
+        return split_put(
+            item.change,
+            self.shelves[item.change.shelf_id],
+            self._tracks.values(),
+            plan=plan,
+            cart_of=lambda session_id: self._cart(session_id, 0.0, home),
+            settings=self._attribution,
+            now_mono=self.now_mono,
+            max_items=self.settings.max_putback_items,
+        )
+
+    def _decide_put_shares(self, item: _Item, shares: list[PutShare]) -> list[Message]:
+        """A merged put split between hands: each share leaves its own hand's cart."""
+        out: list[Message] = []
+        for share in shares:
+            hand = share.hand
+            session_id = hand.session_id
+            assert session_id is not None  # split_put takes bound tracks only
+            try:
+                for sku, qty in share.match.items:
+                    line = LinePutBack(
+                        source=SOURCE,
+                        t_mono=item.change.t_mono,
+                        event_id=f"putback:{item.item_id}:{hand.track_id}:{sku}",
+                        session_id=session_id,
+                        member=self._member(hand.track_id),
+                        sku=sku,
+                        qty=qty,
+                        evidence=(
+                            item.item_id,
+                            f"track:{hand.track_id}",
+                            f"split:{share.weight_g:.1f}g@{share.position_m:.2f}m",
+                        ),
+                        confidence=min(hand.score, share.match.confidence),
+                    )
+                    out.extend(self.ledger.apply(line))
+            except LedgerRejected as exc:
+                out.append(self._unresolved(item, f"cannot leave the cart of {session_id}: {exc}"))
+        sessions = ", ".join(dict.fromkeys(s.hand.session_id or "" for s in shares))
+        return out + self._resolve(item, f"put back by hands of {sessions}")
 
     # --- outcomes -------------------------------------------------------------------------------
 
@@ -692,24 +741,24 @@ class CheckoutEngine:
                 continue
             nearest[c.session_id] = min(nearest.get(c.session_id, c.distance_m), c.distance_m)
         home = self._facings_at(change)
-        carts: list[NearbyCart] = []
-        for session_id, distance in nearest.items():
-            session = self._open(session_id)
-            if session is None:
-                continue
-            weighed = [
-                (line.sku, line.unit_weight_g, line.qty)
-                for line in session.lines
-                if line.unit_weight_g is not None
-            ]
-            units = [(sku, weight) for sku, weight, qty in weighed for _ in range(qty)]
-            priors = unit_priors([sku for sku, _, _ in weighed], home)
-            carts.append(
-                NearbyCart.from_items(
-                    session_id, distance, units, self._tolerances_g, priors=priors
-                )
-            )
-        return carts
+        carts = (self._cart(session_id, distance, home) for session_id, distance in nearest.items())
+        return [cart for cart in carts if cart is not None]
+
+    def _cart(self, session_id: str, distance_m: float, home: set[str]) -> NearbyCart | None:
+        """An open session's cart to match a put-back against (``home``: SKUs at the put)."""
+        session = self._open(session_id)
+        if session is None:
+            return None
+        weighed = [
+            (line.sku, line.unit_weight_g, line.qty)
+            for line in session.lines
+            if line.unit_weight_g is not None
+        ]
+        units = [(sku, weight) for sku, weight, qty in weighed for _ in range(qty)]
+        priors = unit_priors([sku for sku, _, _ in weighed], home)
+        return NearbyCart.from_items(
+            session_id, distance_m, units, self._tolerances_g, priors=priors
+        )
 
     def _facings_at(self, change: ShelfChange) -> set[str]:
         """SKUs whose facing the change's position falls on (within the position's sigma)."""

@@ -1,4 +1,4 @@
-"""A take several hands made: split one shelf change between the shoppers reaching into it.
+"""A change several hands made: split it between the shoppers reaching into the shelf.
 
 Two shoppers of different groups at one shelf within a second or two leave
 one merged change on the scale. Scored against the change's centre of
@@ -6,7 +6,9 @@ gravity, neither hand is near (the centre lies between them), or both are:
 the attribution waits and then sends the item to review. The per-cell
 deltas still say who moved what once the hands' positions along the board
 are known (:mod:`vision_core.inference.split`), and the planogram says what
-each share is.
+each share of a take is; each share of a put is matched against the cart of
+the hand that put it down (:func:`split_put`: two put-backs at once are
+otherwise a weight no single cart explains, a foreign object).
 
 A split is billed only when everything agrees, else the attribution's own
 decision stands (wait, then review):
@@ -34,7 +36,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from vision_core.inference.attribution import (
@@ -44,8 +46,9 @@ from vision_core.inference.attribution import (
     TrackScore,
     attribute,
 )
-from vision_core.inference.planogram import Planogram
+from vision_core.inference.planogram import Planogram, ShelfPlan
 from vision_core.inference.products import ProductInference, ProductInferrer
+from vision_core.inference.putback import CartMatch, NearbyCart, match_cart
 from vision_core.inference.split import DEFAULT_MIN_SINGULAR, LoadSplit, split_change
 from vision_core.shelf_events import ShelfChange
 
@@ -83,9 +86,91 @@ def split_take(
     now_mono: float,
 ) -> list[HandShare] | None:
     """Each mover's share of a merged take, or None when the split is not certain."""
-    cells = len(change.cell_deltas_g)
     plan = planogram.shelves.get(change.shelf_id)
-    if cells < 2 or plan is None or not plan.facings:
+    if plan is None:
+        return None
+    movers = _movers(change, shelf, tracks, plan, settings, now_mono)
+    if movers is None:
+        return None
+    shares: list[HandShare] = []
+    for hand, position, weight in movers:
+        part = dataclasses.replace(change, delta_g=weight, position_m=position, cell_deltas_g=())
+        products = inferrer.infer(part)
+        if products.unknown or products.tied:
+            return None
+        shares.append(HandShare(hand, position, weight, products))
+    catalog = planogram.catalog()
+    nominal = math.fsum(
+        catalog[sku].unit_weight_g * qty for share in shares for sku, qty in share.products.items
+    )
+    slack = plan.scale_tolerance_g + math.fsum(
+        catalog[sku].unit_tolerance_g * qty for share in shares for sku, qty in share.products.items
+    )
+    if abs(abs(change.delta_g) - nominal) > slack:
+        return None
+    return shares
+
+
+@dataclass(frozen=True, slots=True)
+class PutShare:
+    """What one hand put back: its track's evidence, where, grams, and what left its cart."""
+
+    hand: TrackScore
+    position_m: float
+    weight_g: float
+    match: CartMatch
+
+
+def split_put(
+    change: ShelfChange,
+    shelf: ShelfLocation,
+    tracks: Iterable[ShopperTrack],
+    *,
+    plan: ShelfPlan,
+    cart_of: Callable[[str], NearbyCart | None],
+    settings: AttributionSettings,
+    now_mono: float,
+    max_items: int,
+) -> list[PutShare] | None:
+    """Each mover's share of a merged put, matched against its own cart; None if not certain.
+
+    The same split as a take's (two hands a moment apart, one change); each
+    share must then come out of the cart of the hand that put it down, as a
+    put-back of one hand does (:func:`~vision_core.inference.putback.match_cart`).
+    Two shoppers putting back one sandwich each leave a change no single cart
+    explains: without the split it would be a foreign object. ``cart_of``:
+    a session's cart, None when it has none open.
+    """
+    movers = _movers(change, shelf, tracks, plan, settings, now_mono)
+    if movers is None or len(movers) < 2:
+        return None
+    shares: list[PutShare] = []
+    for hand, position, weight in movers:
+        cart = None if hand.session_id is None else cart_of(hand.session_id)
+        match = (
+            None
+            if cart is None
+            else match_cart(
+                weight, cart, max_items=max_items, scale_tolerance_g=plan.scale_tolerance_g
+            )
+        )
+        if match is None:
+            return None
+        shares.append(PutShare(hand, position, weight, match))
+    return shares
+
+
+def _movers(
+    change: ShelfChange,
+    shelf: ShelfLocation,
+    tracks: Iterable[ShopperTrack],
+    plan: ShelfPlan,
+    settings: AttributionSettings,
+    now_mono: float,
+) -> list[tuple[TrackScore, float, float]] | None:
+    """(hand, position, grams) of each hand that moved part of ``change``; see the module."""
+    cells = len(change.cell_deltas_g)
+    if cells < 2 or not plan.facings:
         return None
     along_edge = dataclasses.replace(change, position_m=None)
     scored = attribute(along_edge, shelf, tracks, now_mono=now_mono, settings=settings)
@@ -104,29 +189,14 @@ def split_take(
     if split.residual_rms_g > tolerance_g:
         return None
     min_g = max(plan.scale_tolerance_g, 0.5 * min(f.unit_weight_g for f in plan.facings))
-    shares: list[HandShare] = []
+    movers: list[tuple[TrackScore, float, float]] = []
     for hand, position, weight in zip(hands, positions, split.weights_g, strict=True):
         if abs(weight) < min_g:
             continue  # near the shelf, moved nothing
         if weight * change.delta_g < 0:
-            return None  # a "put" inside a take: the hands do not explain the change
-        part = dataclasses.replace(change, delta_g=weight, position_m=position, cell_deltas_g=())
-        products = inferrer.infer(part)
-        if products.unknown or products.tied:
-            return None
-        shares.append(HandShare(hand, position, weight, products))
-    if not shares:
-        return None
-    catalog = planogram.catalog()
-    nominal = math.fsum(
-        catalog[sku].unit_weight_g * qty for share in shares for sku, qty in share.products.items
-    )
-    slack = plan.scale_tolerance_g + math.fsum(
-        catalog[sku].unit_tolerance_g * qty for share in shares for sku, qty in share.products.items
-    )
-    if abs(abs(change.delta_g) - nominal) > slack:
-        return None
-    return shares
+            return None  # a put inside a take, or the other way: the hands do not explain it
+        movers.append((hand, position, weight))
+    return movers or None
 
 
 def _best_fit(
