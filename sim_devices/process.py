@@ -32,7 +32,8 @@ class SimulatorProcess:
     ``command`` defaults to the shelf simulator's serve command (which wants
     a ``scenario_file``); any simulator whose ``serve`` prints one JSON ready
     line and takes ``--control-port`` and ``--log-level`` runs the same way
-    (``("sim_devices.dio", "serve")``). ``stderr`` (a file opened for binary
+    (``("sim_devices.dio", "serve")``); ``args`` are its own options.
+    ``stderr`` (a file opened for binary
     writing) receives the simulator's log; without it the log goes to this
     process's stderr.
     """
@@ -42,11 +43,13 @@ class SimulatorProcess:
         scenario_file: Path | None = None,
         *,
         command: Sequence[str] = SHELF_SERVE,
+        args: Sequence[str] = (),
         stderr: BinaryIO | None = None,
         ready_timeout_s: float = 30.0,
     ) -> None:
         self.scenario_file = scenario_file
         self.command = tuple(command)
+        self.args = tuple(args)
         self._stderr = stderr
         self._ready_timeout_s = ready_timeout_s
         self._proc: asyncio.subprocess.Process | None = None
@@ -73,6 +76,7 @@ class SimulatorProcess:
             "0",
             "--log-level",
             "WARNING",
+            *self.args,
             stdout=asyncio.subprocess.PIPE,
             stderr=self._stderr,
         )

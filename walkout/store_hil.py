@@ -58,6 +58,7 @@ from typing import Any
 import yaml
 
 from devices.bus import Message, Subscription
+from devices.camera.metadata import MetadataSource
 from devices.gate.machine import (
     AdmissionExpired,
     Admitted,
@@ -68,6 +69,7 @@ from devices.gate.machine import (
     Tailgating,
 )
 from devices.scale import ShelfWeights
+from sim_devices.camera.script import play as play_camera
 from sim_devices.control import ControlClient
 from sim_devices.process import SimulatorProcess
 from sim_devices.scenario import Scenario, TcpServerSpec, UnitSpec
@@ -76,6 +78,7 @@ from sim_devices.store_sim import (
     Record,
     SimulationResult,
     StoreScenario,
+    TrackRecord,
     WeightRecord,
 )
 from sim_devices.store_sim.hil import (
@@ -90,12 +93,21 @@ from sim_devices.store_sim.hil import (
 from sim_devices.store_sim.playback import Clock, play_realtime
 from walkout.config import StoreConfig, parse_config
 from walkout.runtime import Runtime, open_runtime
+from walkout.store_hil_cameras import (
+    CAMERA_ID,
+    CameraTracks,
+    camera_process,
+    camera_script,
+    floor_offset,
+    mosquitto,
+    store_homography,
+)
 from walkout.store_hil_gates import (
     DIO_BUS,
     EXIT_BUTTON_LEAD_S,
     AppReader,
-    DioProcess,
     admissions,
+    dio_process,
     gates_config,
     write_allow_list,
 )
@@ -154,6 +166,10 @@ class HilResult(ScenarioResult):
     """The DIO simulator's doors at the end (passages, forced, presses, locked), by name."""
     module: dict[str, Any] = field(default_factory=dict)
     """The DIO simulator's module counters at the end (requests, coil writes, pulses)."""
+    camera: dict[str, int] = field(default_factory=dict)
+    """With cameras: the vision path's counters (``messages``, ``observations``, ``samples``...)."""
+    track_records: int = 0
+    """Track records fed to the checkout (none with cameras: tracks come from the camera)."""
 
 
 class _CpuMeter:
@@ -273,6 +289,9 @@ class _Loop:
     adapter: StoreReplay
     shelves: frozenset[str]
     reader: AppReader | None = None
+    tracks: CameraTracks | None = None
+    """With cameras: detections to shopper samples; else tracks are records."""
+    camera_seen: asyncio.Event = field(default_factory=asyncio.Event)
     meter: _CpuMeter = field(default_factory=_CpuMeter)
     samples: Counter[str] = field(default_factory=Counter)
     gate_messages: Counter[str] = field(default_factory=Counter)
@@ -302,6 +321,18 @@ class _Loop:
                 self.gate_messages[type(message).__name__] += 1
                 self._on_gate(message)
 
+    async def watch(self, source: MetadataSource) -> None:
+        """The camera's detections through the vision path to the adapter's track sessions.
+
+        ``camera_seen`` once the first message came (the camera publishes every frame).
+        """
+        assert self.tracks is not None
+        async for message in source:
+            self.camera_seen.set()
+            with self.meter.measure():
+                for track_id, sample, appearance in self.tracks.feed(message):
+                    self.adapter.feed_track_sample(track_id, sample, appearance)
+
     def _on_gate(self, message: Message) -> None:
         if isinstance(message, Admitted):
             ref = self.reader.session_ref(message) if self.reader is not None else None
@@ -327,6 +358,15 @@ class _Loop:
         await play_realtime(records, feed, clock=_anchored(t0))
 
 
+@dataclass(frozen=True)
+class _Cameras:
+    """The camera path of a run: the metadata source, the simulator's control and the script."""
+
+    source: MetadataSource
+    control: ControlClient
+    script: list[Any]
+
+
 async def _play_store(
     loop: _Loop,
     runtime: Runtime,
@@ -334,6 +374,7 @@ async def _play_store(
     records: Sequence[Record],
     actions: Sequence[HilAction],
     settle_s: float,
+    cameras: _Cameras | None = None,
 ) -> float:
     """Poll, play and drive until the run is over, then drain; returns ``t0``."""
     subscription = runtime.bus.subscribe(ShelfWeights, *GATE_EVENTS, maxsize=100_000, name="hil")
@@ -341,16 +382,25 @@ async def _play_store(
         async with asyncio.TaskGroup() as group:
             poller = group.create_task(runtime.run(), name="hil-runtime")
             consumer = group.create_task(loop.consume(subscription), name="hil-weights")
+            watcher = None
+            if cameras is not None:
+                watcher = group.create_task(loop.watch(cameras.source), name="hil-camera")
             async with asyncio.timeout(WARMUP_TIMEOUT_S):
                 await loop.warm.wait()
+                if cameras is not None:
+                    await loop.camera_seen.wait()
             t0, cpu0 = time.monotonic(), time.process_time()
             player = group.create_task(loop.play(records, t0), name="hil-records")
             driver = group.create_task(
                 drive(actions, clients, clock=_anchored(t0)), name="hil-actions"
             )
+            if cameras is not None:
+                await play_camera(cameras.control, cameras.script, clock=_anchored(t0))
             await player
             sent = await driver
             await asyncio.sleep(settle_s)
+            if watcher is not None:
+                watcher.cancel()
             poller.cancel()
             subscription.close()
             await consumer
@@ -415,12 +465,15 @@ async def run_hil(
     *,
     settings: ReplaySettings | None = None,
     settle_s: float = SETTLE_S,
+    cameras: bool = False,
 ) -> HilResult:
     """Play ``run`` in real time against the shelf and gate simulators and the runtime; score it.
 
     Takes as long as the run's last record plus start-up and ``settle_s``.
     The ledger, the simulator's scenario, the allow list and the store config
-    go in ``workdir``.
+    go in ``workdir``. With ``cameras`` the tracks come from a smart-camera
+    simulator through the runtime's vision path
+    (:mod:`walkout.store_hil_cameras`), not from the track records.
     """
     settings = settings or ReplaySettings()
     prepared = _prepare(run, workdir)
@@ -431,15 +484,36 @@ async def run_hil(
         card_request=app_credential,
         exit_button_lead_s=EXIT_BUTTON_LEAD_S,
     )
-    records = [r for r in run.records if not isinstance(r, WeightRecord | GateRecord)]
+    played: tuple[type[Record], ...] = (WeightRecord, GateRecord)
+    if cameras:
+        played += (TrackRecord,)
+        offset = floor_offset(run.scenario, run.records)
+        script, _ = camera_script(run.records, offset)
+    records = [r for r in run.records if not isinstance(r, played)]
     engine = EngineCheckout(run.scenario, workdir / "ledger.sqlite", settings.checkout)
     try:
         adapter = StoreReplay(run.scenario, engine, settings)
         loop = _Loop(adapter, frozenset(prepared.addresses))
         async with (
             SimulatorProcess(prepared.scenario_file) as simulator,
-            DioProcess() as dio,
+            dio_process() as dio,
+            contextlib.AsyncExitStack() as stack,
         ):
+            camera_path: _Cameras | None = None
+            if cameras:
+                broker = await stack.enter_async_context(mosquitto(workdir))
+                camera = await stack.enter_async_context(camera_process(broker))
+                source = MetadataSource(
+                    "hil-cameras", "127.0.0.1", broker, cameras=[CAMERA_ID], queue_size=10_000
+                )
+                await stack.enter_async_context(source)
+                await source.wait_connected(WARMUP_TIMEOUT_S)
+                control = await stack.enter_async_context(
+                    ControlClient(camera.ready["control_port"])
+                )
+                homography = store_homography(camera.ready["image_to_floor"], offset)
+                loop.tracks = CameraTracks.for_camera(CAMERA_ID, homography)
+                camera_path = _Cameras(source, control, script)
             config = hil_config(
                 run.scenario,
                 prepared.addresses,
@@ -460,7 +534,9 @@ async def run_hil(
                     "entry": doors,
                     "exit": doors,
                 }
-                t0 = await _play_store(loop, runtime, clients, records, actions, settle_s)
+                t0 = await _play_store(
+                    loop, runtime, clients, records, actions, settle_s, camera_path
+                )
                 dio_state = (await doors.request("state"))["state"]
         produced = loop.adapter.outcome(
             records=loop.fed + sum(loop.samples.values()) + loop.gate_messages.total(),
@@ -485,4 +561,6 @@ async def run_hil(
         passages=[(gate, kind, t - t0) for gate, kind, t in loop.passages],
         doors={door["name"]: door for door in dio_state["doors"]},
         module=dict(dio_state["module"]["stats"]),
+        camera={} if loop.tracks is None else dict(loop.tracks.counts),
+        track_records=sum(isinstance(r, TrackRecord) for r in records),
     )

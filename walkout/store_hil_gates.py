@@ -17,13 +17,9 @@ to the simulator's session for scoring.
 
 from __future__ import annotations
 
-import asyncio
-import json
-import sys
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import yaml
@@ -31,6 +27,7 @@ import yaml
 from devices.bus import Bus
 from devices.gate.io import CredentialKind, CredentialPresented
 from devices.gate.machine import Admitted
+from sim_devices.process import SimulatorProcess
 from sim_devices.store_sim import GateRecord, Record
 from sim_devices.store_sim.scenario import StoreScenario
 
@@ -51,68 +48,13 @@ tenth of a second on loopback, so a second leaves room for a busy loop.
 READY_TIMEOUT_S = 30.0
 
 
-class DioProcessError(RuntimeError):
-    """The digital-I/O simulator did not come up."""
-
-
-class DioProcess:
-    """``python -m sim_devices.dio serve`` as a child process, with its ready line.
+def dio_process() -> SimulatorProcess:
+    """``python -m sim_devices.dio serve``: the default module, its entry and exit doors.
 
     Its own process, like the shelf simulator's, so the module's timers and
     the doors' beams run on a loop the runtime's polling does not share.
     """
-
-    def __init__(self, *, ready_timeout_s: float = READY_TIMEOUT_S) -> None:
-        self._ready_timeout_s = ready_timeout_s
-        self._proc: asyncio.subprocess.Process | None = None
-        self.ready: dict[str, Any] = {}
-
-    async def __aenter__(self) -> DioProcess:
-        self._proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "sim_devices.dio",
-            "serve",
-            "--control-port",
-            "0",
-            "--log-level",
-            "WARNING",
-            stdout=asyncio.subprocess.PIPE,
-        )
-        assert self._proc.stdout is not None
-        try:
-            async with asyncio.timeout(self._ready_timeout_s):
-                line = await self._proc.stdout.readline()
-            ready = json.loads(line) if line else None
-            if not isinstance(ready, dict) or ready.get("ready") is not True:
-                raise DioProcessError(f"the DIO simulator gave no ready line: {line!r}")
-        except BaseException:
-            await self.stop()
-            raise
-        self.ready = ready
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
-
-    async def stop(self, grace_s: float = 10.0) -> None:
-        """SIGTERM, SIGKILL after ``grace_s``; reaps it. Safe to call twice."""
-        proc, self._proc = self._proc, None
-        if proc is None:
-            return
-        if proc.returncode is None:
-            proc.terminate()
-            try:
-                async with asyncio.timeout(grace_s):
-                    await proc.wait()
-            except TimeoutError:
-                proc.kill()
-        await proc.communicate()
+    return SimulatorProcess(command=("sim_devices.dio", "serve"), ready_timeout_s=READY_TIMEOUT_S)
 
 
 def admissions(records: Iterable[Record]) -> dict[str, tuple[str | None, int]]:

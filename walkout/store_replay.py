@@ -399,6 +399,16 @@ class StoreReplay:
         sample = FloorSample(record.t, record.body_xy, record.hands_xy)
         self._publish(self._sessions.sample(record.track_id, sample, record.appearance))
 
+    def feed_track_sample(
+        self, track_id: str, sample: FloorSample, appearance: tuple[float, ...] = ()
+    ) -> None:
+        """A shopper track's sample from the runtime's own vision path (cameras in the loop).
+
+        Store time moves to the sample's ``t_mono`` first, as for a reading.
+        """
+        self._advance_to(sample.t_mono)
+        self._publish(self._sessions.sample(track_id, sample, appearance))
+
     # --- outputs -------------------------------------------------------------------------------
 
     def _collect(self, outputs: Iterable[Message]) -> None:
