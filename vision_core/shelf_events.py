@@ -138,10 +138,7 @@ class ShelfChangeDetector:
         if self._stable_run < self.min_stable_samples:
             return []
         if self._baseline is None or self._moving_since is None:
-            # at rest: the level is the mean of the rest (noise averages out, drift is followed)
-            self._rest.append(sample.weights_g)
-            self._baseline = _mean(self._rest)
-            return []
+            return self._at_rest(sample)
         before, stretch, started = self._baseline, self._stretch, self._moving_since
         settled = [s.weights_g for s in stretch[-self.min_stable_samples :]]
         after = _mean(settled)
@@ -168,6 +165,27 @@ class ShelfChangeDetector:
                 math.fsum(before),
             )
         return [self._change(sample, started, sample.t_mono, deltas, one_lift=one_lift)]
+
+    def _at_rest(self, sample: ShelfWeights) -> list[ShelfChange]:
+        """A stable sample while nothing moved: the rest level, or a change nobody saw move.
+
+        The level is the mean of the rest (noise averages out, slow drift is
+        followed). A stable sample ``min_change_g`` off that mean is a change
+        all the same: the scale was not read while it happened (a link down,
+        a poll gap) and settled before it was read again; it is reported
+        whole, not as one lift, and must not vanish into the mean.
+        """
+        before = self._baseline
+        if before is not None:
+            deltas = tuple(a - b for a, b in zip(sample.weights_g, before, strict=True))
+            if abs(math.fsum(deltas)) >= self.min_change_g:
+                self._rest.clear()
+                self._rest.append(sample.weights_g)
+                self._baseline = sample.weights_g
+                return [self._change(sample, sample.t_mono, sample.t_mono, deltas, one_lift=False)]
+        self._rest.append(sample.weights_g)
+        self._baseline = _mean(self._rest)
+        return []
 
     def _moved_along(
         self, first: tuple[float, ...], before: tuple[float, ...], deltas: tuple[float, ...]

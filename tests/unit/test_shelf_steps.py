@@ -273,3 +273,24 @@ def test_a_ringing_fit_that_fails_falls_back_to_the_side_means(monkeypatch: pyte
     )
     assert sum(sum(s.cell_deltas_g) for s in steps) == pytest.approx(-875.0, abs=5.0)
     assert len(steps) == 2  # the means still split these two
+
+
+def test_a_take_while_the_scale_was_not_read_is_still_reported():
+    # the link is down from 2 s to 8 s; a 355 g lift at 3 s has settled when polling resumes:
+    # every sample read is stable, and the level jumped between two of them
+    model, clock = board()
+    samples = run_board(model, clock, [(3.0, -355.0, 0.3)], 12.0)
+    read = [s for s in samples if not 2.0 < s.t_mono < 8.0]
+    assert all(s.all_stable for s in read)
+    detector = ShelfChangeDetector("A1", 1.2)
+    found = [c for s in read for c in detector.feed(s)]
+    assert [(c.kind, c.one_lift, c.t_mono) for c in found] == [("take", False, 8.0)]
+    assert found[0].delta_g == pytest.approx(-355.0, abs=5.0)
+    assert found[0].position_m == pytest.approx(0.3, abs=0.05)
+
+
+def test_noise_at_rest_reports_nothing():
+    model, clock = board(seed=5)
+    detector = ShelfChangeDetector("A1", 1.2)
+    samples = run_board(model, clock, [], 600.0)  # ten minutes at 10 Hz, nothing moves
+    assert [c for s in samples for c in detector.feed(s)] == []
