@@ -13,7 +13,8 @@ The runtime side is the vision path ``walkout run`` wires for smart
 cameras: a :class:`MetadataSource` subscribed to the camera's topic,
 :class:`MetadataPassthrough` (score floor), a :class:`CameraTracker` where
 a detection has no track id, :class:`FloorProjector` with the camera's own
-homography, and :class:`FloorFusion` into one track per shopper
+homography, and :class:`FloorFusion` into one track per shopper: the
+tracking service's own :class:`ShopperFusion` behind the score floor
 (:class:`CameraTracks`). Its samples go to the replay adapter's
 :class:`TrackSessions`, which binds them to sessions as it does records.
 
@@ -28,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import shutil
 import socket
 from collections import Counter
@@ -44,11 +44,9 @@ from sim_devices.camera.script import Departure, Keyframe
 from sim_devices.process import SimulatorProcess
 from sim_devices.store_sim import Record, TrackRecord
 from sim_devices.store_sim.scenario import StoreScenario
-from vision_core.inference.attribution import FloorSample
 from vision_core.perception.metadata import MetadataPassthrough
-from vision_core.tracking.camera_tracker import CameraTracker
 from vision_core.tracking.floor import CameraGeometry, FloorProjector
-from vision_core.tracking.fusion import FloorFusion
+from vision_core.tracking.service import ShopperFusion, ShopperSample
 from walkout.store_hil_gates import READY_TIMEOUT_S
 
 CAMERA_ID = "hil-cam"
@@ -219,48 +217,30 @@ def camera_process(mqtt_port: int, *, fps: float = CAMERA_FPS) -> SimulatorProce
 class CameraTracks:
     """Smart-camera detections to shopper samples: the runtime's smart-camera tracking path.
 
-    What :class:`~vision_core.tracking.service.ShopperTrackingService` does
-    before binding (which the replay adapter's own track sessions do).
+    The score floor of :class:`MetadataPassthrough`, then the tracking
+    service's own :class:`ShopperFusion` (what it does before binding, which
+    the replay adapter's own track sessions do here).
     """
 
-    projector: FloorProjector
+    shoppers: ShopperFusion
     passthrough: MetadataPassthrough = field(default_factory=MetadataPassthrough)
-    fusion: FloorFusion = field(default_factory=FloorFusion)
-    counts: Counter[str] = field(default_factory=Counter)
-    _trackers: dict[str, CameraTracker] = field(default_factory=dict)
+
+    @property
+    def counts(self) -> Counter[str]:
+        """Messages and samples, with the fusion's own counts (detections, tracks started...)."""
+        return self.shoppers.counts
 
     @classmethod
     def for_camera(cls, camera_id: str, homography: FloorHomography) -> CameraTracks:
-        return cls(FloorProjector({camera_id: CameraGeometry(homography)}))
+        return cls(ShopperFusion(FloorProjector({camera_id: CameraGeometry(homography)})))
 
-    def feed(self, message: PersonDetections) -> list[tuple[str, FloorSample, tuple[float, ...]]]:
+    def feed(self, message: PersonDetections) -> list[ShopperSample]:
         """One camera message: (shopper track, its newest sample, appearance) per shopper seen."""
         self.counts["messages"] += 1
-        self.fusion.expire(message.t_mono)
+        self.shoppers.fusion.expire(message.t_mono)
         accepted = self.passthrough.accept(message)
         if accepted is None:
             return []
-        people = accepted.detections
-        if any(d.track_id is None for d in people):
-            tracker = self._trackers.setdefault(
-                accepted.camera_id, CameraTracker(accepted.camera_id)
-            )
-            people = tracker.update(dataclasses.replace(accepted, detections=people))
-        observations = self.projector.project_all(people)
-        self.counts["detections"] += len(accepted.detections)
-        self.counts["observations"] += len(observations)
-        update = self.fusion.update(observations)
-        self.counts["tracks_started"] += len(update.started)
-        out: list[tuple[str, FloorSample, tuple[float, ...]]] = []
-        seen: set[str] = set()
-        for obs in observations:
-            track = self.fusion.shopper_of(obs.camera_id, obs.track_id)
-            if track is None or track.track_id in seen:
-                continue
-            seen.add(track.track_id)
-            latest = track.latest
-            assert latest is not None  # the fusion just added this observation's sample
-            out.append((track.track_id, latest, tuple(update.appearance.get(track.track_id, ()))))
-            track.drop_before(latest.t_mono)
+        out = self.shoppers.samples(accepted)
         self.counts["samples"] += len(out)
         return out

@@ -33,6 +33,7 @@ from collections.abc import Callable
 from devices.bus import Bus, Message, serve_ticking
 from devices.camera.detection import PersonDetections
 from devices.gate.machine import Entered, Exited
+from vision_core.inference.attribution import FloorSample
 from vision_core.store_clock import StoreClock
 from vision_core.tracking.binding import BindingError
 from vision_core.tracking.camera_tracker import CameraTracker, TrackerSettings
@@ -64,14 +65,15 @@ class ShopperTrackingService:
         if not tick_s > 0:
             raise ValueError(f"tick_s must be > 0, got {tick_s}")
         self.bus = bus
-        self.projector = projector
         self.sessions = sessions
-        self.fusion = fusion or FloorFusion()
-        self.tracker_settings = tracker_settings or TrackerSettings()
-        self.min_score = min_score
         self.counts: Counter[str] = Counter()
-        self._trackers: dict[str, CameraTracker] = {}
-        self._unplaced: set[str] = set()
+        self.shoppers = ShopperFusion(
+            projector,
+            fusion=fusion,
+            tracker_settings=tracker_settings,
+            min_score=min_score,
+            counts=self.counts,
+        )
         self._clock = StoreClock(clock)
         self._tick_s = tick_s
         self._queue_size = queue_size
@@ -103,7 +105,7 @@ class ShopperTrackingService:
             now = self._clock.now()
             if now is None:
                 return
-            self.fusion.expire(now)
+            self.shoppers.fusion.expire(now)
             await self._publish(self.sessions.advance(now))
 
     # --- inputs --------------------------------------------------------------------------------
@@ -119,6 +121,51 @@ class ShopperTrackingService:
         return []
 
     def _on_people(self, message: PersonDetections) -> list[Message]:
+        out: list[Message] = []
+        for track_id, sample, appearance in self.shoppers.samples(message):
+            out.extend(self.sessions.sample(track_id, sample, appearance))
+        return out
+
+    # --- outputs -------------------------------------------------------------------------------
+
+    async def _publish(self, outputs: list[Message]) -> None:
+        for message in outputs:
+            await self.bus.publish(message)
+
+
+ShopperSample = tuple[str, FloorSample, tuple[float, ...]]
+"""A shopper track's id, its newest sample and that sample's appearance (empty if none)."""
+
+
+class ShopperFusion:
+    """One camera message to the newest sample of each shopper it shows, before any binding.
+
+    Per camera a :class:`CameraTracker` where detections come without track
+    ids, then :class:`FloorProjector`, then :class:`FloorFusion` across the
+    cameras. What the service hands to :class:`TrackSessions`, and what a
+    caller with track sessions of its own (the store's hardware-in-the-loop
+    run) uses alone. ``counts`` may be shared with the caller's.
+    """
+
+    def __init__(
+        self,
+        projector: FloorProjector,
+        *,
+        fusion: FloorFusion | None = None,
+        tracker_settings: TrackerSettings | None = None,
+        min_score: float = 0.0,
+        counts: Counter[str] | None = None,
+    ) -> None:
+        self.projector = projector
+        self.fusion = fusion or FloorFusion()
+        self.tracker_settings = tracker_settings or TrackerSettings()
+        self.min_score = min_score
+        self.counts: Counter[str] = Counter() if counts is None else counts
+        self._trackers: dict[str, CameraTracker] = {}
+        self._unplaced: set[str] = set()
+
+    def samples(self, message: PersonDetections) -> list[ShopperSample]:
+        """Each shopper the message shows, once; nothing from a camera with no homography."""
         camera_id = message.camera_id
         if camera_id not in self.projector.cameras:
             self.counts["unknown_camera"] += 1
@@ -135,11 +182,11 @@ class ShopperTrackingService:
         self.counts["observations"] += len(observations)
         return self._fuse(observations)
 
-    def _fuse(self, observations: tuple[FloorObservation, ...]) -> list[Message]:
+    def _fuse(self, observations: tuple[FloorObservation, ...]) -> list[ShopperSample]:
         update = self.fusion.update(observations)
         self.counts["tracks_started"] += len(update.started)
         self.counts["tracks_ended"] += len(update.ended)
-        out: list[Message] = []
+        out: list[ShopperSample] = []
         seen: set[str] = set()
         for obs in observations:
             track = self.fusion.shopper_of(obs.camera_id, obs.track_id)
@@ -148,8 +195,7 @@ class ShopperTrackingService:
             seen.add(track.track_id)
             latest = track.latest
             assert latest is not None  # fusion just added this observation's sample
-            appearance = update.appearance.get(track.track_id, ())
-            out.extend(self.sessions.sample(track.track_id, latest, appearance))
+            out.append((track.track_id, latest, tuple(update.appearance.get(track.track_id, ()))))
             # the fusion's own state is the shopper's position; the history is the checkout's
             track.drop_before(latest.t_mono)
         return out
@@ -159,9 +205,3 @@ class ShopperTrackingService:
         if tracker is None:
             tracker = self._trackers[camera_id] = CameraTracker(camera_id, self.tracker_settings)
         return tracker
-
-    # --- outputs -------------------------------------------------------------------------------
-
-    async def _publish(self, outputs: list[Message]) -> None:
-        for message in outputs:
-            await self.bus.publish(message)
