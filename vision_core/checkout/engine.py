@@ -470,11 +470,7 @@ class CheckoutEngine:
                 session_id=session_id,
                 track_id=hand.track_id,
                 line_key=f"{item.item_id}:{hand.track_id}",
-                evidence=(
-                    item.item_id,
-                    f"track:{hand.track_id}",
-                    f"split:{share.weight_g:.1f}g@{share.position_m:.2f}m",
-                ),
+                evidence=_split_evidence(item, hand, share.weight_g, share.position_m),
                 confidence=min(hand.score, share.products.confidence),
             )
             try:
@@ -585,11 +581,7 @@ class CheckoutEngine:
                         member=self._member(hand.track_id),
                         sku=sku,
                         qty=qty,
-                        evidence=(
-                            item.item_id,
-                            f"track:{hand.track_id}",
-                            f"split:{share.weight_g:.1f}g@{share.position_m:.2f}m",
-                        ),
+                        evidence=_split_evidence(item, hand, share.weight_g, share.position_m),
                         confidence=min(hand.score, share.match.confidence),
                     )
                     out.extend(self.ledger.apply(line))
@@ -791,3 +783,10 @@ def _best_of(attribution: Attribution, session_id: str) -> TrackScore:
         if candidate.session_id == session_id:
             return candidate
     return TrackScore(f"session:{session_id}", session_id, 0.0, float("inf"), 0.0, False)
+
+
+def _split_evidence(
+    item: _Item, hand: TrackScore, weight_g: float, position_m: float
+) -> tuple[str, ...]:
+    """A split share's evidence: the change, the hand's track, and its grams and place."""
+    return (item.item_id, f"track:{hand.track_id}", f"split:{weight_g:.1f}g@{position_m:.2f}m")
