@@ -29,12 +29,13 @@ the runtime's calibration) and the whole gate path (the credential check,
 door commands and their read-back, beam and button polling and debounce),
 and the event loop's scheduling of all of it.
 
-Tracks stay records (there is no camera simulator in this loop): they are
-fed at their real times, shifted onto the monotonic clock the runtime
-stamps readings and gate events with (``t0`` = the clock at the start; a
-record at scenario time ``t`` is fed as at ``t0 + t`` once the clock has
-got there). Outputs are shifted back by ``t0`` before scoring, so scores
-compare with replay's.
+Tracks stay records unless ``cameras`` is asked for, when a smart-camera
+simulator and the runtime's vision path give them
+(:mod:`walkout.store_hil_cameras`). Records are fed at their real times,
+shifted onto the monotonic clock the runtime stamps readings and gate
+events with (``t0`` = the clock at the start; a record at scenario time
+``t`` is fed as at ``t0 + t`` once the clock has got there). Outputs are
+shifted back by ``t0`` before scoring, so scores compare with replay's.
 
 After the last record and shelf action the weights run on for
 ``settle_s`` of real time (the last change must settle and be read), then
