@@ -254,11 +254,7 @@ class AppearanceTracker:
         for name, identity in self._identities.items():
             if name == current or identity.template is None:
                 continue
-            since = t_mono - identity.last_t
-            if since > settings.recent_s:
-                continue
-            reach_m = settings.radius_m + settings.speed_m_s * since
-            if math.dist(identity.last_body, body_m) > reach_m:
+            if not self._within_reach(identity, t_mono, body_m):
                 continue
             similarity = _cosine(recent, identity.template)
             if similarity < settings.min_similarity or similarity < own + settings.margin:
@@ -287,10 +283,7 @@ class AppearanceTracker:
                 continue  # ended: it swaps with nobody
             if theirs is None or theirs.template is None or other.swapped_to is not None:
                 continue
-            since = t_mono - theirs.last_t
-            if since > settings.recent_s:
-                continue
-            if math.dist(theirs.last_body, body_m) > settings.radius_m + settings.speed_m_s * since:
+            if not self._within_reach(theirs, t_mono, body_m):
                 continue
             to_theirs = _cosine(recent, theirs.template)
             window = _window_sum(other.window)
@@ -306,6 +299,14 @@ class AppearanceTracker:
         partner = self._tracks[best[1]]
         partner.swapped_to = mine
         return partner.identity
+
+    def _within_reach(self, identity: _Identity, t_mono: float, body_m: Point) -> bool:
+        """Confirmed within ``recent_s``, near enough to have walked to ``body_m`` since."""
+        since = t_mono - identity.last_t
+        if since > self.settings.recent_s:
+            return False
+        reach_m = self.settings.radius_m + self.settings.speed_m_s * since
+        return math.dist(identity.last_body, body_m) <= reach_m
 
     def _taken(self, name: str, asking: str, t_mono: float) -> bool:
         """Whether another track holds ``name`` and still looks like it.
