@@ -255,3 +255,40 @@ def test_track_sessions_give_a_swapped_track_the_other_session_under_a_new_id() 
         ("trk-1", "trk-1~1", 20.0, "S-bob"),
         ("trk-2", "trk-2~1", pytest.approx(20.01), "S-alice"),
     ]
+
+
+def test_a_swap_before_the_entry_is_bound_gives_the_session_to_whoever_shows_the_newcomer() -> None:
+    """Alice waits by the door as Bob comes in; their ids swap before Bob's entry is bound.
+
+    The binder binds the track that came in at the door (trk-2), but by then
+    it follows Alice; the session goes to Bob, on the track that shows him now.
+    """
+    rng = np.random.default_rng(5)
+    settings = TrackSessionSettings(
+        binding=BindingSettings(radius_m=1.5, window_s=4.0, lead_s=1.0), reid=SETTINGS
+    )
+    s = TrackSessions([ENTRY], {"gate-out": (9.0, 0.0)}, settings)
+    out: list[Message] = []
+
+    def see(track: str, t: float, at: tuple[float, float], face: Vector) -> None:
+        out.extend(s.advance(t) + s.sample(track, FloorSample(t, at), looks(face, rng)))
+
+    s.entered(entered("S-alice", 0.0))
+    for k in range(16):  # Alice comes in and lingers by the door
+        see("trk-1", 0.5 + 0.5 * k, (1.2, 0.9) if k == 0 else (2.2, 1.6), ALICE)
+    s.entered(entered("S-bob", 8.5))
+    for k in range(4):  # Bob comes in: his appearance is learnt on trk-2
+        see("trk-2", 9.0 + 0.5 * k, (1.2, 0.9), BOB)
+        see("trk-1", 9.01 + 0.5 * k, (2.2, 1.6), ALICE)
+    for k in range(12):  # the tracker swapped them; the binder has not decided Bob's entry yet
+        t = 11.0 + 0.5 * k
+        see("trk-1", t, (1.6, 1.2), BOB)
+        see("trk-2", t + 0.01, (2.2, 1.6), ALICE)
+    see("trk-1", 20.0, (1.6, 1.2), BOB)
+    latest = {m.track_id: m.session_id for m in out if isinstance(m, TrackSample)}
+    assert latest["trk-1~1"] == "S-bob"
+    assert latest["trk-2~1"] == "S-alice"
+    assert s.counts["bound"] == 2
+    moves = [m for m in out if isinstance(m, TrackRelabelled)]
+    assert len(moves) == 2
+    assert min(m.t_mono for m in moves) < 12.5  # both moved before the binding at 12.5+

@@ -201,6 +201,33 @@ def test_evacuation_through_the_entry_gate_is_bound_at_the_entry_point() -> None
     ]
 
 
+@pytest.mark.parametrize(("slack_s", "bound"), [(0.05, False), (0.15, True)])
+def test_a_track_seen_one_camera_frame_after_the_passage_ended_there_with_a_frames_slack(
+    slack_s: float, bound: bool
+) -> None:
+    """A 10 fps camera shows the person once more 0.1 s after the door: their last sample."""
+    s = sessions(ended_slack_s=slack_s)
+    bound_track(s, "S1", "trk-1", 10.0)
+    see(s, "trk-1", 39.9, (9.0, 0.3))
+    s.exited(Exited(source="out-a", t_mono=40.0))
+    see(s, "trk-1", 40.1, (9.0, 0.1))  # one frame after the passage, then gone
+    decided = s.advance(40.6)
+    if bound:
+        assert decided == [Exited(source="out-a", t_mono=40.0, session_id="S1")]
+        assert s.counts["exit_unbound"] == 0
+    else:
+        # the default slack takes the track for one still inside: nobody ended there
+        assert decided == []
+        assert s.counts["exit_unbound"] == 1
+
+
+def test_ended_slack_may_be_zero_but_not_negative() -> None:
+    assert TrackSessionSettings(ended_slack_s=0.0).ended_slack_s == 0.0
+    for bad in (-0.01, math.nan, math.inf):
+        with pytest.raises(ValueError, match="ended_slack_s"):
+            TrackSessionSettings(ended_slack_s=bad)
+
+
 def test_unknown_gates_and_bad_settings_are_refused_with_their_names() -> None:
     s = sessions()
     with pytest.raises(BindingError, match="'side-door'"):

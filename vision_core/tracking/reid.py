@@ -166,6 +166,10 @@ class AppearanceTracker:
         track = self._tracks.get(track_id)
         return None if track is None else track.identity
 
+    def holders(self, identity: str) -> list[str]:
+        """The tracks that follow ``identity`` now, in the order they started."""
+        return [track_id for track_id, track in self._tracks.items() if track.identity == identity]
+
     @property
     def identities(self) -> frozenset[str]:
         """Identities known now (held by a track, or left by a swap and not pruned yet)."""

@@ -76,7 +76,7 @@ EXIT_LOOKS = 3
 shows again, and is no longer taken for the one who left."""
 
 ENDED_SLACK_S = 0.05
-"""A track's last sample this close after an exit still counts as ending at it (clock skew)."""
+"""Default of :attr:`TrackSessionSettings.ended_slack_s`: clock skew alone."""
 
 FORGET_AFTER_S = 60.0
 """A track silent this long is forgotten. Exit and continuation decisions look back
@@ -106,12 +106,25 @@ class TrackSessionSettings:
     continue_radius_m: float = 0.8
     reid: ReidSettings = field(default_factory=ReidSettings)
     """When a track is taken to follow another person (samples with embeddings only)."""
+    ended_slack_s: float = ENDED_SLACK_S
+    """A track whose last sample comes this long after an exit passage still ended at it.
+
+    A camera still shows a person who has just gone through the door, for up
+    to one frame, and its clock and the gate's differ a little: set it to one
+    camera frame period plus the clock skew (0.1 + 0.05 s for cameras at 10
+    fps). The default, 0.05 s, is skew alone: tracks whose last sample is
+    taken at the passage. Too wide, and a person waiting at the door who was
+    seen just after someone else left could be taken for the one who left."""
 
     def __post_init__(self) -> None:
         for name in ("exit_delay_s", "exit_radius_m", "exit_lookback_s", "continue_radius_m"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
                 raise ValueError(f"{name} must be a finite number > 0, got {value}")
+        if not (math.isfinite(self.ended_slack_s) and self.ended_slack_s >= 0):
+            raise ValueError(
+                f"ended_slack_s must be a finite number >= 0, got {self.ended_slack_s}"
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +191,8 @@ class TrackSessions:
         self._exit_alternatives: dict[str, tuple[float, tuple[str, ...]]] = {}
         self._appearance = AppearanceTracker(self.settings.reid)
         self._session_of_identity: dict[str, str] = {}
+        # the person (identity) each track began with: binding gives its session to that person
+        self._person_of: dict[str, str] = {}
         self._moves: Counter[str] = Counter()  # re-identifications per track: its published id
         self._timers: list[tuple[float, int, _ExitPassage | _TrackStart]] = []  # (due, seq, what)
         self._seq = 0
@@ -205,6 +220,7 @@ class TrackSessions:
             track = ShopperTrack(track_id, None, (sample,))
             self._tracks[track_id] = track
             self._appearance.start(track_id, track_id)
+            self._person_of[track_id] = track_id
             self._binder.track_started(track)
             if self.settings.continue_tracks:
                 self._later(sample.t_mono, _TrackStart(track_id, sample.t_mono))
@@ -320,6 +336,7 @@ class TrackSessions:
             self._awaiting_exit.pop(track_id, None)
             self._exit_alternatives.pop(track_id, None)
             self._appearance.forget(track_id)
+            self._person_of.pop(track_id, None)
             self._moves.pop(track_id, None)
         self._decided_exits = {k for k in self._decided_exits if k[1] >= horizon}
         self._appearance.prune(horizon)
@@ -358,6 +375,7 @@ class TrackSessions:
     ) -> list[str]:
         """Every track :meth:`_ended` could pick, nearest first."""
         lookback_s = self.settings.exit_lookback_s
+        slack_s = self.settings.ended_slack_s
         found: list[tuple[float, str]] = []
         for track_id, last in self._last.items():
             track = self._tracks[track_id]
@@ -365,7 +383,7 @@ class TrackSessions:
                 continue
             if track.session_id is None and not (waiting and self._waits_for_binder(track_id)):
                 continue
-            if not end_t - lookback_s <= last.t_mono <= end_t + ENDED_SLACK_S:
+            if not end_t - lookback_s <= last.t_mono <= end_t + slack_s:
                 continue
             d = math.dist(last.body_m, near)
             if d <= radius_m:
@@ -385,7 +403,7 @@ class TrackSessions:
         first = track.between(-math.inf, math.inf)[0]
         # the ended track's last sample must come before the new one's first (slack both ways)
         ended = self._ended(
-            start.t_mono - 2 * ENDED_SLACK_S,
+            start.t_mono - 2 * self.settings.ended_slack_s,
             first.body_m,
             self.settings.continue_radius_m,
             waiting=True,
@@ -401,6 +419,7 @@ class TrackSessions:
         identity = self._appearance.identity_of(ended)
         if identity is not None:
             self._appearance.start(start.track_id, identity)
+            self._person_of[start.track_id] = identity
         session_id = self._tracks[ended].session_id
         if session_id is None:
             self._followers.setdefault(ended, []).append(start.track_id)
@@ -418,17 +437,47 @@ class TrackSessions:
             if decision.kind is not BindingKind.BOUND:
                 continue
             # tell the checkout now: the track's evidence so far becomes its session's
-            for track_id in self._with_followers(decision.track_ids):
-                if (known := self._tracks.get(track_id)) is not None:
-                    known.session_id = decision.session_id
-                identity = self._appearance.identity_of(track_id)
-                if identity is not None and decision.session_id is not None:
-                    self._session_of_identity[identity] = decision.session_id
-                # a track continued under another id before it was bound still gets it:
-                # its samples so far are this session's evidence too
-                last = self._last.get(track_id)
-                if last is not None:
-                    out.append(self._track_sample(track_id, decision.session_id, last))
+            out.extend(self._bind_people(decision.track_ids, decision.session_id))
+        return out
+
+    def _bind_people(self, track_ids: Iterable[str], session_id: str | None) -> list[Message]:
+        """The session goes to the people who came in on ``track_ids``, wherever they are now.
+
+        That person is the identity the track began with. Usually the track
+        still follows them. When re-identification has already moved it (an
+        id switch between the door and the binding), it keeps the session of
+        the person it follows now, and the track that follows the newcomer
+        gets the new session: otherwise that track would stay bound to no
+        session and its takes would have nobody to go to.
+        A track continued under another id before it was bound still gets
+        it: its samples so far are this session's evidence too.
+        """
+        holders: dict[str, None] = {}  # ordered, each once: followers share their person
+        for track_id in self._with_followers(track_ids):
+            person = self._person_of.get(track_id, track_id)
+            if session_id is not None:
+                self._session_of_identity[person] = session_id
+            followed_by = self._appearance.holders(person)
+            holders.update(dict.fromkeys(followed_by))
+            known = self._tracks.get(track_id)
+            if track_id in followed_by or known is None:
+                continue
+            _LOGGER.info(
+                "track %s is bound to session %s but follows another person now; %s take it",
+                track_id,
+                session_id,
+                followed_by,
+            )
+            # the binder gave it the session; it keeps the one of the person it follows now
+            now = self._appearance.identity_of(track_id)
+            known.session_id = None if now is None else self._session_of_identity.get(now)
+        out: list[Message] = []
+        for holder in holders:
+            if (known := self._tracks.get(holder)) is not None:
+                known.session_id = session_id
+            last = self._last.get(holder)
+            if last is not None:
+                out.append(self._track_sample(holder, session_id, last))
         return out
 
     def _waits_for_binder(self, track_id: str) -> bool:
@@ -528,7 +577,7 @@ class TrackSessions:
             if (
                 other not in self._exited_tracks
                 and last is not None
-                and last.t_mono <= passage_t + ENDED_SLACK_S
+                and last.t_mono <= passage_t + self.settings.ended_slack_s
             ):
                 self._exited_tracks.add(other)
                 _LOGGER.info("track %s is still inside: %s left in its place", track_id, other)
