@@ -4,11 +4,15 @@ from dataclasses import replace
 from pathlib import Path
 
 from devices.bus import Message
+from vision_core.checkout.merged import split_take
 from vision_core.checkout.messages import ForeignObject
+from vision_core.inference.attribution import AttributionSettings, FloorSample, ShopperTrack
+from vision_core.inference.planogram import parse_planogram
+from vision_core.inference.products import ProductInferrer
 from vision_core.ledger.events import AttributionPending, LineAdded, LinePutBack
 from vision_core.shelf_events import ShelfChange
 
-from .scenario import admit, at_shelf, feed_all, shelf_change, store, walk
+from .scenario import SHELVES, admit, at_shelf, feed_all, shelf_change, store, walk
 
 ONE, TWO = ("t1", "s1", "s1/1"), ("t2", "s2", "s2/1")
 
@@ -110,3 +114,80 @@ def test_a_merged_put_the_detector_called_one_lift_is_not_split(tmp_path: Path) 
         feed_all(engine, walk(9.0, 11.0, {ONE: at_shelf(2.2), TWO: at_shelf(3.0)}))
         out = engine.feed(replace(merged(back), one_lift=True))
         assert not any(isinstance(m, LinePutBack) for m in out)
+
+
+# Gum (28 g) up to 0.9 m, sandwiches (224 g, eight packs of gum) beyond; cells every 0.4 m.
+GUM_AND_SANDWICH = parse_planogram(
+    {
+        "shelves": {
+            "A1": {
+                "length_m": 1.2,
+                "scale_tolerance_g": 3,
+                "facings": [
+                    {"sku": "gum-28", "unit_weight_g": 28, "tolerance_g": 1,
+                     "span_m": [0.0, 0.9], "price": "1.10"},
+                    {"sku": "sandwich-224", "unit_weight_g": 224, "tolerance_g": 6,
+                     "span_m": [0.9, 1.2], "price": "3.40"},
+                ],
+            }
+        }
+    },
+    "gum-and-sandwich",
+)  # fmt: skip
+
+
+def lifted(*loads: tuple[float, float]) -> ShelfChange:
+    """One change of ``(grams, position)`` loads lifted from a board on cells every 0.4 m."""
+    cells = [0.0] * 4
+    for grams, position in loads:
+        gap = min(int(position / 0.4), 2)
+        share = (position - 0.4 * gap) / 0.4
+        cells[gap] -= grams * (1 - share)
+        cells[gap + 1] -= grams * share
+    total = sum(cells)
+    centre = sum(d * 0.4 * i for i, d in enumerate(cells)) / total
+    change = shelf_change("A1", total, centre, 10.0, 11.0)
+    return replace(change, cell_deltas_g=tuple(cells), one_lift=False)
+
+
+def hands_at(*positions: float) -> list[ShopperTrack]:
+    """One shopper per position, hand in the shelf there through the event."""
+    return [
+        ShopperTrack(
+            f"t{n}",
+            f"s{n}",
+            [FloorSample(10.0 + 0.1 * k, (2.0 + x, 0.5), ((2.0 + x, 0.02),)) for k in range(11)],
+        )
+        for n, x in enumerate(positions, start=1)
+    ]
+
+
+def split(
+    change: ShelfChange, tracks: list[ShopperTrack]
+) -> list[tuple[str, tuple[tuple[str, int], ...]]] | None:
+    shares = split_take(
+        change,
+        SHELVES["A1"],
+        tracks,
+        planogram=GUM_AND_SANDWICH,
+        inferrer=ProductInferrer(GUM_AND_SANDWICH),
+        settings=AttributionSettings(),
+        now_mono=11.0,
+    )
+    return None if shares is None else [(s.hand.track_id, s.products.items) for s in shares]
+
+
+def test_one_grab_between_two_hands_is_not_split_into_lighter_items() -> None:
+    # a sandwich lifted at 0.925 m, two hands either side of it in the same gap between
+    # cells: the lever rule cuts it into two 112 g shares, four packs of gum each, which
+    # fit exactly. The cells cannot tell one grab from two; one sandwich is the likelier.
+    assert split(lifted((224.0, 0.925)), hands_at(0.85, 1.0)) is None
+
+
+def test_two_grabs_the_cells_tell_apart_are_still_split() -> None:
+    # four packs of gum at 0.3 m and a sandwich at 1.05 m: no single load explains the cells
+    change = lifted((112.0, 0.3), (224.0, 1.05))
+    assert split(change, hands_at(0.3, 1.05)) == [
+        ("t1", (("gum-28", 4),)),
+        ("t2", (("sandwich-224", 1),)),
+    ]

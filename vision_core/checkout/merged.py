@@ -108,6 +108,8 @@ def split_take(
     )
     if abs(abs(change.delta_g) - nominal) > slack:
         return None
+    if _one_grab_explains(change, shares, inferrer, plan.scale_tolerance_g, shelf.length_m):
+        return None
     return shares
 
 
@@ -197,6 +199,36 @@ def _movers(
             return None  # a put inside a take, or the other way: the hands do not explain it
         movers.append((hand, position, weight))
     return movers or None
+
+
+def _one_grab_explains(
+    change: ShelfChange,
+    shares: list[HandShare],
+    inferrer: ProductInferrer,
+    tolerance_g: float,
+    length_m: float,
+) -> bool:
+    """Whether one hand's grab explains the change better than the split does.
+
+    When one load near the change's centre of gravity explains the cells,
+    hands on either side of it split it by the lever rule into shares that
+    fit exactly, whatever it was: a sandwich taken between two hands'
+    reach comes out as five and three packs of gum. The cells then do not
+    tell one grab from two, and the products decide: one confident
+    combination of fewer units than the shares' (a grab of fewer units is
+    the likelier, as in product inference) means one hand's work, which
+    the attribution decides (wait, then review when the hands tie).
+    """
+    if change.position_m is None:
+        return False
+    _, one = _best_fit(change.cell_deltas_g, length_m, [change.position_m])
+    if one is None or one.residual_rms_g > tolerance_g:
+        return False
+    whole = inferrer.infer(change)
+    if whole.unknown or whole.tied:
+        return False
+    units = sum(qty for _, qty in whole.items)
+    return units < sum(qty for share in shares for _, qty in share.products.items)
 
 
 def _best_fit(
