@@ -12,6 +12,9 @@ What the adapter does, and what it must not know:
   session, as a card number is), and only the admit record's
   ``session_ref`` maps it back for scoring;
 - weights go through ``ShelfChangeDetector`` per shelf, as in the runtime;
+- shelf-camera records (scenarios with ``sensors.shelf_camera``) become
+  sightings kept by a ``ShelfCameraHints``; the engine's product inference
+  asks it when a take's products tie;
 - tracks and anonymous exits get their sessions from
   :class:`~vision_core.tracking.sessions.TrackSessions`, the live runtime's
   code, never from the simulator's truth: a new track near the entry gate
@@ -48,6 +51,7 @@ from sim_devices.store_sim import (
     ProducedReceipt,
     Record,
     Scores,
+    ShelfCameraRecord,
     ShelfEventTruth,
     SimulationResult,
     StoreScenario,
@@ -62,6 +66,8 @@ from vision_core.checkout.engine import CheckoutEngine
 from vision_core.checkout.messages import ForeignObject, ShelfChangeUnresolved
 from vision_core.inference.attribution import FloorSample, ShelfLocation
 from vision_core.inference.planogram import Planogram, parse_planogram
+from vision_core.inference.products import ProductInferrer
+from vision_core.inference.shelf_camera import ProductSighting, ShelfCameraHints
 from vision_core.ledger.events import LineAdded, LinePutBack, ReceiptSettled, ReviewRequested
 from vision_core.ledger.journal import Journal
 from vision_core.ledger.ledger import Ledger
@@ -86,9 +92,9 @@ _SESSION_DEFAULTS = TrackSessionSettings()
 class ReplaySettings:
     """How the adapter drives the checkout; seconds and metres of store time and floor.
 
-    ``binding`` to ``continue_radius_m`` are :class:`TrackSessionSettings`'
-    fields (documented there, defaults from there), given to the track
-    sessions as :attr:`sessions`.
+    ``binding`` to ``continue_radius_m``, and ``ended_slack_s``, are
+    :class:`TrackSessionSettings`' fields (documented there, defaults from
+    there), given to the track sessions as :attr:`sessions`.
     """
 
     checkout: CheckoutSettings = field(default_factory=CheckoutSettings)
@@ -101,6 +107,7 @@ class ReplaySettings:
     """Store time run on after the last record, so waits and deadlines expire."""
     continue_tracks: bool = _SESSION_DEFAULTS.continue_tracks
     continue_radius_m: float = _SESSION_DEFAULTS.continue_radius_m
+    ended_slack_s: float = _SESSION_DEFAULTS.ended_slack_s
 
     def __post_init__(self) -> None:
         for name in ("tick_s", "drain_s"):
@@ -118,6 +125,7 @@ class ReplaySettings:
             exit_lookback_s=self.exit_lookback_s,
             continue_tracks=self.continue_tracks,
             continue_radius_m=self.continue_radius_m,
+            ended_slack_s=self.ended_slack_s,
         )
 
 
@@ -171,19 +179,38 @@ def shelf_locations(scenario: StoreScenario) -> dict[str, ShelfLocation]:
     }
 
 
+def camera_hints_of(scenario: StoreScenario, planogram: Planogram) -> ShelfCameraHints | None:
+    """The store's shelf-camera hints, for the shelves the scenario has cameras over (or None)."""
+    camera = scenario.sensors.shelf_camera
+    if camera is None:
+        return None
+    return ShelfCameraHints.from_planogram(planogram, camera.shelves)
+
+
 class EngineCheckout:
-    """The checkout engine on a ledger it owns (closed by :meth:`close`)."""
+    """The checkout engine on a ledger it owns (closed by :meth:`close`).
+
+    With shelf cameras in the scenario, :attr:`camera_hints` holds their
+    sightings and the engine's product inference asks them on ties.
+    """
 
     def __init__(
         self, scenario: StoreScenario, ledger_path: Path, settings: CheckoutSettings
     ) -> None:
+        planogram = planogram_of(scenario)
+        self.camera_hints = camera_hints_of(scenario, planogram)
+        inferrer = (
+            None
+            if self.camera_hints is None
+            else ProductInferrer(planogram, camera_hints=self.camera_hints.hints())
+        )
         # replayed bills need no power-cut durability: fsync per money event would
         # measure the disk, not the checkout
         journal = Journal(ledger_path, money_synchronous="NORMAL")
         self.ledger = Ledger(journal, settings.settlement_policy())
         try:
             self.engine = CheckoutEngine(
-                self.ledger, planogram_of(scenario), shelf_locations(scenario), settings
+                self.ledger, planogram, shelf_locations(scenario), settings, inferrer=inferrer
             )
         except BaseException:
             self.ledger.close()
@@ -239,17 +266,27 @@ def reason_key(reason: str) -> str:
 
 
 class StoreReplay:
-    """Feeds one run's records to a checkout in time order; collects what it settles."""
+    """Feeds one run's records to a checkout in time order; collects what it settles.
+
+    Shelf-camera records go to ``camera_hints`` (by default an
+    :class:`EngineCheckout`'s own); with none, they are dropped, as for a
+    checkout that has no camera path.
+    """
 
     def __init__(
         self,
         scenario: StoreScenario,
         checkout: Checkout,
         settings: ReplaySettings | None = None,
+        *,
+        camera_hints: ShelfCameraHints | None = None,
     ) -> None:
         self.scenario = scenario
         self.checkout = checkout
         self.settings = settings or ReplaySettings()
+        if camera_hints is None and isinstance(checkout, EngineCheckout):
+            camera_hints = checkout.camera_hints
+        self.camera_hints = camera_hints
         floor = scenario.floor
         self._sessions = TrackSessions(
             [EntryGate(floor.entry.gate_id, (floor.entry.x_m, floor.entry.y_m))],
@@ -312,6 +349,8 @@ class StoreReplay:
             self._on_track(record)
         elif isinstance(record, WeightRecord):
             self._on_weight(record)
+        elif isinstance(record, ShelfCameraRecord):
+            self._on_sighting(record)
         else:
             self._on_gate(record)
 
@@ -394,6 +433,14 @@ class StoreReplay:
                 overload=(False,) * len(record.cells_g),
             )
         )
+
+    def _on_sighting(self, record: ShelfCameraRecord) -> None:
+        if self.camera_hints is not None and record.shelf_id in self.camera_hints.shelves:
+            self.camera_hints.add(
+                ProductSighting(
+                    record.shelf_id, record.t, record.sku, record.confidence, record.kind
+                )
+            )
 
     def _on_track(self, record: TrackRecord) -> None:
         sample = FloorSample(record.t, record.body_xy, record.hands_xy)

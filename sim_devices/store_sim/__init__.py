@@ -32,6 +32,10 @@ Sensor records, time-ordered in ``records`` (the stream):
     One tracker sample -> ``attribution.FloorSample(t_mono, body_m,
     hands_m)`` of track ``track_id``. Ids may switch mid-visit; detections
     and wrists may be missing; positions carry Gaussian noise.
+``ShelfCameraRecord(t, shelf_id, sku, confidence, kind)``
+    Only with ``sensors.shelf_camera``: a camera over the shelf named the
+    product of a take or put (right with probability ``confidence``) while
+    the hand was there -> ``shelf_camera.ProductSighting``.
 
 Ground truth (``truth``, a :class:`StoreTruth`):
 
@@ -62,6 +66,7 @@ from sim_devices.store_sim.records import (
     GateRecord,
     Record,
     SessionTruth,
+    ShelfCameraRecord,
     ShelfEventTruth,
     ShopperTruth,
     StoreTruth,
@@ -94,6 +99,7 @@ __all__ = [
     "Record",
     "Scores",
     "SessionTruth",
+    "ShelfCameraRecord",
     "ShelfEventTruth",
     "ShopperTruth",
     "SimulationResult",

@@ -1,7 +1,8 @@
 """The JSONL files a run is written to: the sensor stream and the ground truth.
 
 ``stream.jsonl``: one sensor record per line, in time order, ``type`` one of
-``gate``, ``weight``, ``track`` (fields as in :mod:`~sim_devices.store_sim.records`).
+``gate``, ``weight``, ``track``, ``shelf_camera`` (fields as in
+:mod:`~sim_devices.store_sim.records`).
 ``truth.jsonl``: ``session``, ``event``, ``shopper`` and ``track_truth`` lines,
 then one ``summary`` line (peak in store, groups turned away, occupancy).
 """

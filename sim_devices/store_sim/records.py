@@ -74,7 +74,25 @@ class TrackRecord:
     appearance: tuple[float, ...] = ()
 
 
-Record = GateRecord | WeightRecord | TrackRecord
+@dataclass(frozen=True, slots=True)
+class ShelfCameraRecord:
+    """A shelf camera's recognition of the product in a hand (``shelf_camera.ProductSighting``).
+
+    One per take or put the camera saw at ``shelf_id``: the ``sku`` its
+    recogniser named (not always the true one), its ``confidence`` in (0, 1]
+    (the probability that the name is right), and ``kind``, the direction the
+    hand moved the item. ``t`` is the frame the answer came from, while the
+    hand is at the shelf (before the weight settles).
+    """
+
+    t: float
+    shelf_id: str
+    sku: str
+    confidence: float
+    kind: Literal["take", "put"]
+
+
+Record = GateRecord | WeightRecord | TrackRecord | ShelfCameraRecord
 
 # ground truth ------------------------------------------------------------------------------
 
@@ -163,6 +181,7 @@ _RECORD_TYPES: dict[str, type[Any]] = {
     "gate": GateRecord,
     "weight": WeightRecord,
     "track": TrackRecord,
+    "shelf_camera": ShelfCameraRecord,
     "event": ShelfEventTruth,
     "shopper": ShopperTruth,
     "track_truth": TrackTruth,

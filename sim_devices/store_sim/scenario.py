@@ -42,6 +42,10 @@ pydantic in the simulators), and every error starts with the key path::
                 wrist_miss_rate: 0.1, detection_miss_rate: 0.02, id_switch_per_min: 0.05,
                 id_swap_radius_m: 1.0, appearance_dim: 16, appearance_sigma: 0.1}
       timing: {jitter_s: 0.005}
+      shelf_camera: {shelves: [A1], accuracy: 0.95, miss_rate: 0.05, concentration: 20}
+
+``sensors.shelf_camera`` is off when left out: no camera records, and every
+other record of a seed stays exactly as it was.
 
 Distributions over integers (``group_sizes``, ``quantity``) are weights that
 need not sum to 1. Prices are strings (or integers) so they stay exact.
@@ -231,12 +235,35 @@ class TrackerModel:
 
 
 @dataclass(frozen=True)
+class ShelfCameraModel:
+    """Cameras over some shelves that recognise the product in a hand.
+
+    Each true take or put on one of ``shelves`` gives one sighting, none
+    with probability ``miss_rate``. Its confidence is drawn from a Beta
+    distribution with mean ``accuracy`` and ``concentration`` (alpha + beta;
+    larger: confidences closer to ``accuracy``), and the sighting names the
+    right SKU with exactly that probability, another SKU of the shelf
+    otherwise: the confidences are calibrated, and a fraction ``accuracy``
+    of sightings is right overall.
+    """
+
+    shelves: tuple[str, ...]
+    accuracy: float = 0.95
+    miss_rate: float = 0.05
+    concentration: float = 20.0
+
+
+@dataclass(frozen=True)
 class Sensors:
-    """Sensor models; ``jitter_s`` is the standard deviation added to every timestamp."""
+    """Sensor models; ``jitter_s`` is the standard deviation added to every timestamp.
+
+    ``shelf_camera`` None: no shelf cameras.
+    """
 
     scale: ScaleModel = ScaleModel()
     tracker: TrackerModel = TrackerModel()
     jitter_s: float = 0.0
+    shelf_camera: ShelfCameraModel | None = None
 
 
 @dataclass(frozen=True)
@@ -531,8 +558,33 @@ def _behaviour(top: _Section) -> Behaviour:
     )
 
 
-def _sensors(top: _Section) -> Sensors:
-    s = top.section("sensors", {"scale", "tracker", "timing"})
+def _shelf_camera(s: _Section, shelf_ids: tuple[str, ...]) -> ShelfCameraModel | None:
+    if not s.has("shelf_camera"):
+        return None
+    c = s.section("shelf_camera", {*ShelfCameraModel.__dataclass_fields__})
+    where = c.path("shelves")
+    raw = c.items("shelves")
+    shelves: list[str] = []
+    for i, shelf_id in enumerate(raw):
+        if shelf_id not in shelf_ids:
+            raise StoreScenarioError(
+                f"{where}[{i}]: {shelf_id!r} is not a shelf of the floor "
+                f"(shelves: {', '.join(shelf_ids)})"
+            )
+        if shelf_id in shelves:
+            raise StoreScenarioError(f"{where}[{i}]: {shelf_id!r} appears twice")
+        shelves.append(shelf_id)
+    d = ShelfCameraModel(())
+    return ShelfCameraModel(
+        shelves=tuple(shelves),
+        accuracy=c.number("accuracy", d.accuracy, low=0.0, high=1.0, open_low=True),
+        miss_rate=c.number("miss_rate", d.miss_rate, low=0.0, high=1.0),
+        concentration=c.number("concentration", d.concentration, low=0.0, open_low=True),
+    )
+
+
+def _sensors(top: _Section, shelf_ids: tuple[str, ...]) -> Sensors:
+    s = top.section("sensors", {"scale", "tracker", "timing", "shelf_camera"})
     sc = s.section("scale", {*ScaleModel.__dataclass_fields__})
     d = ScaleModel()
     positive = {"rate_hz", "settle_freq_hz", "settle_tau_s", "idle_every_s"}
@@ -558,7 +610,12 @@ def _sensors(top: _Section) -> Sensors:
         appearance_dim=tr.integer("appearance_dim", t.appearance_dim, low=0),
     )
     timing = s.section("timing", {"jitter_s"})
-    return Sensors(scale=scale, tracker=tracker, jitter_s=timing.number("jitter_s", 0.0, low=0.0))
+    return Sensors(
+        scale=scale,
+        tracker=tracker,
+        jitter_s=timing.number("jitter_s", 0.0, low=0.0),
+        shelf_camera=_shelf_camera(s, shelf_ids),
+    )
 
 
 def parse_store_scenario(data: Any) -> StoreScenario:
@@ -566,14 +623,15 @@ def parse_store_scenario(data: Any) -> StoreScenario:
     top = _Section(
         data, "", {"name", "seed", "duration_s", "floor", "arrivals", "behaviour", "sensors"}
     )
+    floor = _floor(top.required("floor"))
     return StoreScenario(
-        floor=_floor(top.required("floor")),
+        floor=floor,
         seed=top.integer("seed", 0),
         duration_s=top.number("duration_s", 600.0, low=0.0, open_low=True),
         name=top.string("name", "") if top.has("name") else "",
         arrivals=_arrivals(top),
         behaviour=_behaviour(top),
-        sensors=_sensors(top),
+        sensors=_sensors(top, tuple(shelf.shelf_id for shelf in floor.shelves)),
     )
 
 

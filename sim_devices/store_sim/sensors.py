@@ -13,7 +13,9 @@ and once every ``idle_every_s`` otherwise, always on the shelf's own
 ``rate_hz`` grid (random phase per shelf). A tracker samples each person at
 ``rate_hz`` and at ``reach_rate_hz`` within a second of each reach; both
 grids are one grid of ``reach_rate_hz`` (``rate_hz`` is rounded to a divisor
-of it).
+of it). A shelf camera (when the scenario has one) names the product of
+each take and put it sees, with a calibrated confidence, while the hand is
+at the shelf.
 """
 
 from __future__ import annotations
@@ -28,9 +30,16 @@ import numpy as np
 
 from sim_devices.clock import ManualClock
 from sim_devices.loadcell import ShelfLoadModel, ShelfParams
-from sim_devices.store_sim.records import XY, TrackRecord, TrackTruth, WeightRecord
-from sim_devices.store_sim.scenario import Sensors, ShelfSpec, TrackerModel
-from sim_devices.store_sim.shoppers import Person
+from sim_devices.store_sim.records import (
+    XY,
+    ShelfCameraRecord,
+    ShelfEventTruth,
+    TrackRecord,
+    TrackTruth,
+    WeightRecord,
+)
+from sim_devices.store_sim.scenario import Sensors, ShelfCameraModel, ShelfSpec, TrackerModel
+from sim_devices.store_sim.shoppers import REACH_S, Person
 
 REACH_WINDOW_S = 1.0
 """The tracker samples at ``reach_rate_hz`` this long either side of a reach."""
@@ -122,6 +131,49 @@ def scale_records(
         reading = model.read()
         stamp = t + rng.gauss(0.0, jitter) if jitter > 0 else t
         records.append(WeightRecord(stamp, shelf.shelf_id, reading.weights_g, reading.stable))
+    return records
+
+
+MIN_CONFIDENCE = 1e-3
+"""The lowest confidence a sighting reports (a recogniser never says exactly 0)."""
+
+
+def shelf_camera_records(
+    shelf: ShelfSpec,
+    model: ShelfCameraModel,
+    events: Sequence[ShelfEventTruth],
+    jitter_s: float,
+    rng: random.Random,
+) -> list[ShelfCameraRecord]:
+    """The sightings of one shelf's camera for the true takes and puts on it.
+
+    A take is seen as the hand leaves with the item, within ``REACH_S``
+    after the weight change; a put as the hand comes in, within ``REACH_S``
+    before it. Every event draws the same numbers whether or not it is
+    seen, so changing one setting does not reshuffle the other events.
+    """
+    skus = [p.sku for p in shelf.products]
+    records: list[ShelfCameraRecord] = []
+    for event in events:
+        if event.shelf_id != shelf.shelf_id:
+            continue
+        missed = rng.random() < model.miss_rate
+        if model.accuracy >= 1.0:
+            drawn = 1.0
+        else:
+            k = model.concentration
+            drawn = rng.betavariate(model.accuracy * k, (1.0 - model.accuracy) * k)
+        confidence = min(max(drawn, MIN_CONFIDENCE), 1.0)
+        right = rng.random() < confidence
+        others = [sku for sku in skus if sku != event.sku]
+        wrong = others[min(int(rng.random() * len(others)), len(others) - 1)] if others else None
+        offset = rng.uniform(0.0, REACH_S)
+        late = rng.gauss(0.0, jitter_s) if jitter_s > 0 else 0.0
+        if missed:
+            continue
+        t = (event.t + offset if event.kind == "take" else event.t - offset) + late
+        sku = event.sku if right or wrong is None else wrong
+        records.append(ShelfCameraRecord(t, shelf.shelf_id, sku, confidence, event.kind))
     return records
 
 

@@ -28,7 +28,12 @@ from sim_devices.store_sim.records import (
 )
 from sim_devices.store_sim.route import Router
 from sim_devices.store_sim.scenario import ProductSpec, ShelfSpec, StoreScenario
-from sim_devices.store_sim.sensors import ShelfChangeTruth, scale_records, track_records
+from sim_devices.store_sim.sensors import (
+    ShelfChangeTruth,
+    scale_records,
+    shelf_camera_records,
+    track_records,
+)
 from sim_devices.store_sim.shoppers import (
     GATE_INSIDE_M,
     REACH_S,
@@ -397,6 +402,20 @@ def simulate(scenario: StoreScenario) -> SimulationResult:
         world.people, scenario.sensors, rng_for(seed, "tracker"), REACH_S
     )
     records.extend(tracks)
+    camera = scenario.sensors.shelf_camera
+    if camera is not None:
+        # after every other sensor, each camera on a generator of its own: the
+        # other records of a seed are the same with cameras on or off
+        for shelf_id in camera.shelves:
+            records.extend(
+                shelf_camera_records(
+                    scenario.shelf(shelf_id),
+                    camera,
+                    world.events,
+                    jitter,
+                    rng_for(seed, f"shelf-camera:{shelf_id}"),
+                )
+            )
     records.sort(key=lambda r: r.t)
     occupancy: list[tuple[float, int]] = []
     count = 0
