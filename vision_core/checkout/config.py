@@ -29,6 +29,10 @@ class CheckoutSettings:
     ``track_retention_s``: samples older than this (store time) are dropped;
     it must cover an event's duration, the time pad and ``wait_s``.
     ``max_putback_items``: most units one put-back is assumed to return.
+    ``learn_hand_sigma``: score hands with the width the store's own sure
+    cases show (:mod:`vision_core.inference.hand_spread`) once enough are in;
+    ``attribution.hand_sigma_m`` is then the starting value and the scale of
+    the bounds. Off, the configured width holds.
     """
 
     currency: str = "EUR"
@@ -39,6 +43,7 @@ class CheckoutSettings:
     dwell_radius_m: float = 0.8
     track_retention_s: float = 120.0
     max_putback_items: int = 6
+    learn_hand_sigma: bool = True
     attribution: AttributionSettings = field(default_factory=AttributionSettings)
 
     def __post_init__(self) -> None:

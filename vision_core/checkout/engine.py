@@ -61,6 +61,13 @@ The split wins over a confident attribution when it finds movers of
 several sessions (the hand nearest the change's centre of gravity would
 be charged both items), and decides a tie or a change nobody was near.
 
+How near a hand must be is the store's own figure: the engine scores hands
+with the width that its sure cases show (one hand alone at a one-hand
+change, :mod:`vision_core.inference.hand_spread`) once it has enough of
+them, and with ``attribution.hand_sigma_m`` until then. The learnt width is
+memory only: after a restart the configured one holds until it is learnt
+again, which changes no decision already in the ledger.
+
 Line ids follow the change: ``take:<item>:<sku>``, ``putback:<item>:<sku>``,
 ``pending:<item>:<session>``, ``resolved:<item>:<session>``. Lines are
 written before the resolution that unblocks a receipt, so a receipt never
@@ -72,7 +79,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from devices.bus import Message
@@ -95,6 +102,7 @@ from vision_core.inference.attribution import (
     attribute,
     score_track,
 )
+from vision_core.inference.hand_spread import HandSpreadLearner
 from vision_core.inference.planogram import Planogram, PlanogramError
 from vision_core.inference.products import ProductInference, ProductInferrer
 from vision_core.inference.putback import CartMatch, NearbyCart, match_putback, unit_priors
@@ -191,7 +199,13 @@ class CheckoutEngine:
         self.planogram = planogram
         self.shelves = dict(shelves)
         self.inferrer = inferrer or ProductInferrer(planogram)
-        self._attribution = self.settings.attribution_settings
+        self._configured = self.settings.attribution_settings
+        self._attribution = self._configured  # the hand width may be learnt: see _learn_hand_spread
+        self._hand_spread = (
+            HandSpreadLearner(self._attribution.hand_sigma_m)
+            if self.settings.learn_hand_sigma
+            else None
+        )
         catalog = planogram.catalog()
         self._tolerances_g = {sku: f.unit_tolerance_g for sku, f in catalog.items()}
         self._catalog = catalog
@@ -380,8 +394,47 @@ class CheckoutEngine:
         item.best_score = {c.track_id: c.score for c in attribution.candidates}
         final = self.now_mono >= item.deadline_mono
         if change.kind == "take":
-            return self._decide_take(item, attribution, final)
-        return self._decide_put(item, attribution, final)
+            out = self._decide_take(item, attribution, final)
+        else:
+            out = self._decide_put(item, attribution, final)
+        if item.item_id not in self._undecided and item.one_hand:
+            self._learn_hand_spread(change)
+        return out
+
+    def _learn_hand_spread(self, change: ShelfChange) -> None:
+        """A decided one-hand change may be a sure case: learn the hand width from it.
+
+        Scored with the configured width, so what counts as sure does not
+        depend on what was learnt.
+        """
+        if self._hand_spread is None:
+            return
+        configured = attribute(
+            change,
+            self.shelves[change.shelf_id],
+            self._tracks.values(),
+            now_mono=self.now_mono,
+            settings=self._configured,
+            at_onset=True,
+        )
+        if not self._hand_spread.observe(configured.candidates):
+            return
+        width = self._hand_spread.hand_sigma_m
+        if width != self._attribution.hand_sigma_m:
+            self._attribution = replace(self._attribution, hand_sigma_m=width)
+        if self._hand_spread.cases == self._hand_spread.need:
+            _LOGGER.info(
+                "checkout: hands are scored with a width of %.3f m from now on (configured "
+                "%.3f m), learnt from %d sure cases",
+                width,
+                self._configured.hand_sigma_m,
+                self._hand_spread.cases,
+            )
+
+    @property
+    def hand_sigma_m(self) -> float:
+        """The hand width attribution scores with now (learnt, or the configured one)."""
+        return self._attribution.hand_sigma_m
 
     def _decide_take(self, item: _Item, attribution: Attribution, final: bool) -> list[Message]:
         clear = attribution.decision in (Decision.CONFIDENT, Decision.SESSION)
