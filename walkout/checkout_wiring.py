@@ -19,7 +19,7 @@ from devices.bus import Bus
 from vision_core.checkout.config import CheckoutSettings
 from vision_core.checkout.engine import CheckoutEngine
 from vision_core.checkout.service import CheckoutService
-from vision_core.inference.attribution import ShelfLocation
+from vision_core.inference.attribution import AttributionSettings, ShelfLocation
 from vision_core.inference.planogram import Planogram, load_planogram
 from vision_core.ledger.ledger import Ledger
 from vision_core.shelf_events import DEFAULT_STEPS, ShelfChangeDetector, ShelfChangeService
@@ -93,6 +93,8 @@ async def open_checkout(config: StoreConfig, bus: Bus) -> AsyncIterator[Checkout
         wait_s=section.wait_s,
         settle_deadline_s=section.settle_deadline_s,
         dwell_s=section.dwell_s,
+        learn_hand_sigma=section.learn_hand_sigma,
+        attribution=AttributionSettings(hand_sigma_m=section.hand_sigma_m),
     )
     section.ledger.parent.mkdir(parents=True, exist_ok=True)
     limit = None

@@ -137,3 +137,24 @@ def test_split_lifts_must_be_a_boolean(tmp_path: Path) -> None:
     data["shelves"][0]["split_lifts"] = "sometimes"
     with pytest.raises(ConfigError, match=r"split_lifts"):
         parse_config(data, "test", tmp_path)
+
+
+def test_the_hand_width_and_its_learning_are_set_in_store_yaml(tmp_path: Path) -> None:
+    data = store(tmp_path)
+    data["checkout"] |= {"hand_sigma_m": 0.08, "learn_hand_sigma": False}
+    config = parse_config(data, "test", tmp_path)
+
+    async def open_it() -> tuple[float, bool]:
+        async with open_checkout(config, Bus()) as wiring:
+            assert wiring is not None
+            return wiring.engine.hand_sigma_m, wiring.engine.settings.learn_hand_sigma
+
+    assert asyncio.run(open_it()) == (0.08, False)
+
+
+@pytest.mark.parametrize("value", [0, -0.1, 2.0])
+def test_a_hand_width_out_of_range_is_refused_by_name(tmp_path: Path, value: float) -> None:
+    data = store(tmp_path)
+    data["checkout"]["hand_sigma_m"] = value
+    with pytest.raises(ConfigError, match=r"checkout\.hand_sigma_m"):
+        parse_config(data, "test", tmp_path)

@@ -199,6 +199,9 @@ class CheckoutSection(Strict):
     ``wait_s``: how long an attribution tie may wait for more evidence.
     ``settle_deadline_s``: after the shopper left, what is still undecided goes
     to review this long after, so the receipt is never held up further.
+    ``hand_sigma_m``: how far off the cameras may place the hand that made a
+    change (metres, one sigma); with ``learn_hand_sigma`` it is the starting
+    value, replaced by what the store's own sure cases show once enough are in.
     """
 
     planogram: Path
@@ -207,5 +210,7 @@ class CheckoutSection(Strict):
     wait_s: float = Field(default=10.0, gt=0, le=600)
     settle_deadline_s: float = Field(default=5.0, gt=0, le=3600)
     dwell_s: float = Field(default=3.0, gt=0, le=600)
+    hand_sigma_m: float = Field(default=0.15, gt=0, le=1.0)
+    learn_hand_sigma: bool = True
     tick_s: float = Field(default=0.5, gt=0, le=10)
     ledger_size_limit_mb: float | None = Field(default=None, gt=0)
