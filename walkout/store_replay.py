@@ -210,7 +210,12 @@ class EngineCheckout:
         self.ledger = Ledger(journal, settings.settlement_policy())
         try:
             self.engine = CheckoutEngine(
-                self.ledger, planogram, shelf_locations(scenario), settings, inferrer=inferrer
+                self.ledger,
+                planogram,
+                shelf_locations(scenario),
+                settings,
+                inferrer=inferrer,
+                sightings=self.camera_hints,
             )
         except BaseException:
             self.ledger.close()

@@ -148,3 +148,27 @@ def test_two_skus_of_one_weight_the_put_goes_back_as_the_likelier_one():
     assert result.confidence == pytest.approx(
         HOME_FACTOR * RECENT_DECAY / (1 + HOME_FACTOR * RECENT_DECAY)
     )
+
+
+def test_a_shelf_camera_that_saw_the_product_go_down_outweighs_recency():
+    tolerances = {"crisps-salt": 9.0, "crisps-paprika": 9.0}
+    units = [("crisps-salt", 180.0), ("crisps-paprika", 180.0)]
+    taken = ["crisps-salt", "crisps-paprika"]  # paprika last: without the camera, paprika
+    priors = unit_priors(taken, home_skus=(), seen={"crisps-salt": 0.9})
+    assert priors == {
+        "crisps-salt": pytest.approx(RECENT_DECAY * 0.9),
+        "crisps-paprika": pytest.approx(0.1),
+    }
+    cart = NearbyCart.from_items("s1", 0.3, units, tolerances, priors=priors)
+    result = match_putback(change("C1", +181.0, position_m=0.5), [cart])
+    assert result.items == (("crisps-salt", 1),)
+    assert result.confidence == pytest.approx(0.54 / 0.64)
+    # a sighting of something the cart does not hold weighs every line alike
+    other = unit_priors(taken, home_skus=(), seen={"cola": 0.9})
+    assert other["crisps-paprika"] / other["crisps-salt"] == pytest.approx(1 / RECENT_DECAY)
+
+
+@pytest.mark.parametrize("confidence", [0.0, 1.0, 1.5])
+def test_a_sighting_confidence_outside_0_1_is_refused(confidence):
+    with pytest.raises(ValueError, match="confidence"):
+        unit_priors(["crisps-salt"], home_skus=(), seen={"crisps-salt": confidence})

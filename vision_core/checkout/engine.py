@@ -106,6 +106,7 @@ from vision_core.inference.hand_spread import HandSpreadLearner
 from vision_core.inference.planogram import Planogram, PlanogramError
 from vision_core.inference.products import ProductInference, ProductInferrer
 from vision_core.inference.putback import CartMatch, NearbyCart, match_putback, unit_priors
+from vision_core.inference.shelf_camera import ShelfCameraHints
 from vision_core.ledger.carts import Session
 from vision_core.ledger.events import (
     AttributionPending,
@@ -184,6 +185,7 @@ class CheckoutEngine:
         settings: CheckoutSettings | None = None,
         *,
         inferrer: ProductInferrer | None = None,
+        sightings: ShelfCameraHints | None = None,
     ) -> None:
         self.settings = settings or CheckoutSettings()
         if ledger.policy.review_after_s != self.settings.settle_deadline_s:
@@ -199,6 +201,7 @@ class CheckoutEngine:
         self.planogram = planogram
         self.shelves = dict(shelves)
         self.inferrer = inferrer or ProductInferrer(planogram)
+        self.sightings = sightings  # shelf cameras: what they saw put down weighs put-backs
         self._configured = self.settings.attribution_settings
         self._attribution = self._configured  # the hand width may be learnt: see _learn_hand_spread
         self._hand_spread = (
@@ -786,11 +789,24 @@ class CheckoutEngine:
                 continue
             nearest[c.session_id] = min(nearest.get(c.session_id, c.distance_m), c.distance_m)
         home = self._facings_at(change)
-        carts = (self._cart(session_id, distance, home) for session_id, distance in nearest.items())
+        seen = {} if self.sightings is None else self.sightings.put_seen(change)
+        carts = (
+            self._cart(session_id, distance, home, seen) for session_id, distance in nearest.items()
+        )
         return [cart for cart in carts if cart is not None]
 
-    def _cart(self, session_id: str, distance_m: float, home: set[str]) -> NearbyCart | None:
-        """An open session's cart to match a put-back against (``home``: SKUs at the put)."""
+    def _cart(
+        self,
+        session_id: str,
+        distance_m: float,
+        home: set[str],
+        seen: Mapping[str, float] | None = None,
+    ) -> NearbyCart | None:
+        """An open session's cart to match a put-back against.
+
+        ``home``: SKUs whose facing the put is on; ``seen``: what a shelf
+        camera saw put down there (:func:`unit_priors`).
+        """
         session = self._open(session_id)
         if session is None:
             return None
@@ -800,7 +816,7 @@ class CheckoutEngine:
             if line.unit_weight_g is not None
         ]
         units = [(sku, weight) for sku, weight, qty in weighed for _ in range(qty)]
-        priors = unit_priors([sku for sku, _, _ in weighed], home)
+        priors = unit_priors([sku for sku, _, _ in weighed], home, seen)
         return NearbyCart.from_items(
             session_id, distance_m, units, self._tolerances_g, priors=priors
         )

@@ -12,7 +12,8 @@ alert.
 Within a cart, weight alone cannot tell two SKUs of one weight apart (salted
 and paprika crisps, 180 g each). What people do can: an item put down on its
 own facing is most likely that facing's product, and someone changing their
-mind puts back what they picked up last (:func:`unit_priors`).
+mind puts back what they picked up last (:func:`unit_priors`). A shelf
+camera that saw the product go down says so directly (``seen``).
 """
 
 from __future__ import annotations
@@ -131,20 +132,33 @@ RECENT_DECAY = 0.6
 changes their mind puts back what they just picked up, not what they took minutes ago."""
 
 
-def unit_priors(taken_in_order: Sequence[str], home_skus: Collection[str]) -> dict[str, float]:
+def unit_priors(
+    taken_in_order: Sequence[str],
+    home_skus: Collection[str],
+    seen: Mapping[str, float] | None = None,
+) -> dict[str, float]:
     """Each cart SKU's prior of being the one put back.
 
     ``taken_in_order``: the SKUs of the cart's lines, oldest first;
-    ``home_skus``: those whose facing the put landed on.
+    ``home_skus``: those whose facing the put landed on; ``seen``: SKUs a
+    shelf camera saw being put down, with its confidence ``c`` (below 1):
+    the seen SKU is weighed by ``c``, every other by ``1 - c`` (the camera
+    was wrong). Weights still decide when they disagree.
     """
     last: dict[str, int] = {}
     for order, sku in enumerate(taken_in_order):
         last[sku] = order
     newest_first = sorted(last, key=lambda sku: -last[sku])
-    return {
+    priors = {
         sku: RECENT_DECAY**rank * (HOME_FACTOR if sku in home_skus else 1.0)
         for rank, sku in enumerate(newest_first)
     }
+    for seen_sku, confidence in (seen or {}).items():
+        if not 0.0 < confidence < 1.0:
+            raise ValueError(f"a sighting's confidence must be within (0, 1), got {confidence}")
+        for sku in priors:
+            priors[sku] *= confidence if sku == seen_sku else 1.0 - confidence
+    return priors
 
 
 def match_cart(

@@ -242,6 +242,16 @@ class ShelfCameraHints:
             out[s.sku] = max(out.get(s.sku, 0.0), s.confidence)
         return out
 
+    def put_seen(self, change: ShelfChange) -> dict[str, float]:
+        """What the camera saw being put down in a put's padded window: {sku: confidence}.
+
+        Confidences are capped at ``max_confidence``, as in :meth:`likelihoods`.
+        """
+        seen = self.seen(
+            change.shelf_id, change.started_mono - self.pad_s, change.t_mono + self.pad_s, "put"
+        )
+        return {sku: min(c, self.max_confidence) for sku, c in seen.items()}
+
     def likelihoods(
         self, change: ShelfChange, candidates: Sequence[Candidate]
     ) -> list[float] | None:
