@@ -162,7 +162,8 @@ def test_a_shelf_camera_that_saw_the_product_go_down_outweighs_recency():
     cart = NearbyCart.from_items("s1", 0.3, units, tolerances, priors=priors)
     result = match_putback(change("C1", +181.0, position_m=0.5), [cart])
     assert result.items == (("crisps-salt", 1),)
-    assert result.confidence == pytest.approx(0.54 / 0.64)
+    salt, paprika = RECENT_DECAY * 0.9, 0.1
+    assert result.confidence == pytest.approx(salt / (salt + paprika))
     # a sighting of something the cart does not hold weighs every line alike
     other = unit_priors(taken, home_skus=(), seen={"cola": 0.9})
     assert other["crisps-paprika"] / other["crisps-salt"] == pytest.approx(1 / RECENT_DECAY)
