@@ -1,6 +1,7 @@
 """Checkout in real time with the shelves in the loop, against accelerated replay of the same run.
 
     .venv/bin/python benchmarks/bench_checkout_hil.py [--duration-s 150] [--scenario quiet]
+        [--cameras] [--box-noise-px 3] [--miss-rate 0.02]
 
 The scenario's first ``--duration-s`` seconds of arrivals are simulated once
 (everybody inside then finishes). The run goes through the checkout twice:
@@ -13,7 +14,10 @@ The scenario's first ``--duration-s`` seconds of arrivals are simulated once
    presented on the runtime's bus, people walk through the doors (and press
    the exit button) at their times, and the runtime's gate machine's
    ``Admitted``/``Entered``/``Exited`` feed the checkout; tracks are the
-   run's records at their real times (no camera simulator in this loop);
+   run's records at their real times, or with ``--cameras`` come from a
+   grid of overlapping smart-camera simulators (with box jitter and missed
+   detections) through the runtime's vision path and its fusion across
+   cameras (:mod:`walkout.store_hil_cameras`);
 2. ``replay``: :func:`walkout.store_replay.replay_scenario`, as fast as it
    goes, on the simulator's own weight records.
 
@@ -23,8 +27,12 @@ Default 150 s: quiet's arrivals in that window (seed 11) give 3 sessions and
 precision/recall, review rate, latency p50/p95 (store time from exit to
 receipt), CPU per shopper (the checkout path's CPU; for ``hil`` also the
 whole process's, Modbus polling included), readings received per shelf, the
-gate machine's messages and the simulated doors' counters.
-Figures are printed, never asserted.
+gate machine's messages and the simulated doors' counters. With
+``--cameras`` also the grid, metadata messages per camera (and their rate),
+each simulator's detections and misses, shopper samples, shopper tracks
+started against the people the cameras were shown, and fusion merges (a camera's track
+joined to a shopper another camera had started; shoppers seen by two
+cameras or more). Figures are printed, never asserted.
 """
 
 from __future__ import annotations
@@ -38,6 +46,7 @@ from pathlib import Path
 
 from sim_devices.store_sim import load_store_scenario, simulate
 from walkout.store_hil import HilResult, run_hil
+from walkout.store_hil_cameras import CameraSetup
 from walkout.store_replay import TARGETS, ScenarioResult, replay_scenario
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "sim_devices" / "scenarios" / "store"
@@ -101,6 +110,37 @@ def print_results(hil: HilResult, accelerated: ScenarioResult) -> None:
         )
     print(f"DIO module: {hil.module.get('pulses', 0)} pulses, "
           f"{hil.module.get('coil_writes', 0)} coil writes")  # fmt: skip
+    if hil.cameras:
+        print_cameras(hil)
+
+
+def print_cameras(hil: HilResult) -> None:
+    """The camera path's figures: the grid, its messages, and what fusion made of them."""
+    wall_s = hil.outcome.wall_s or 1.0
+    print(f"cameras: {len(hil.cameras)} top-down, tracks from the camera path "
+          f"({hil.track_records} track records fed)")  # fmt: skip
+    for placement in hil.cameras:
+        cid = placement.camera_id
+        count = hil.camera_messages.get(cid, 0)
+        sim = hil.camera_sims.get(cid, {})
+        (x, y), (w, d) = placement.origin_m, placement.floor_m
+        print(
+            f"  {cid:<8} floor {w:.2f} x {d:.2f} m at ({x:.2f}, {y:.2f}): {count:>6} messages "
+            f"{count / wall_s:5.1f}/s, {sim.get('people', 0)} detections, "
+            f"{sim.get('misses', 0)} missed"
+        )
+    c = hil.camera
+    print(
+        f"vision path: {c.get('messages', 0)} messages, {c.get('observations', 0)} "
+        f"observations, {c.get('samples', 0)} shopper samples"
+    )
+    print(
+        f"shopper tracks started {c.get('tracks_started', 0)} (people {hil.camera_people}), "
+        f"ended {c.get('tracks_ended', 0)}; fusion merges {c.get('merges', 0)}, "
+        f"shoppers seen by 2+ cameras {c.get('merged_shoppers', 0)}"
+    )
+    binding = ", ".join(f"{k} {v}" for k, v in sorted(hil.outcome.binding.items())) or "none"
+    print(f"track sessions: {binding}")
 
 
 def main() -> None:
@@ -109,7 +149,14 @@ def main() -> None:
     parser.add_argument(
         "--duration-s", type=float, default=150.0, help="seconds of arrivals simulated"
     )
+    parser.add_argument(
+        "--cameras", action="store_true", help="tracks from smart-camera simulators, not records"
+    )
+    defaults = CameraSetup()
+    parser.add_argument("--box-noise-px", type=float, default=defaults.box_noise_px)
+    parser.add_argument("--miss-rate", type=float, default=defaults.miss_rate)
     args = parser.parse_args()
+    setup = CameraSetup(box_noise_px=args.box_noise_px, miss_rate=args.miss_rate)
     scenario = load_store_scenario(SCENARIOS / f"{args.scenario}.yaml")
     scenario = replace(scenario, duration_s=min(args.duration_s, scenario.duration_s))
     t0 = time.perf_counter()
@@ -122,7 +169,7 @@ def main() -> None:
     )
     with tempfile.TemporaryDirectory(prefix="bench-checkout-hil-") as tmp:
         accelerated = replay_scenario(run, Path(tmp) / "replay", simulate_s=sim_s)
-        hil = asyncio.run(run_hil(run, Path(tmp) / "hil"))
+        hil = asyncio.run(run_hil(run, Path(tmp) / "hil", cameras=args.cameras, camera_setup=setup))
     print_results(hil, accelerated)
 
 

@@ -29,13 +29,16 @@ the runtime's calibration) and the whole gate path (the credential check,
 door commands and their read-back, beam and button polling and debounce),
 and the event loop's scheduling of all of it.
 
-Tracks stay records unless ``cameras`` is asked for, when a smart-camera
-simulator and the runtime's vision path give them
-(:mod:`walkout.store_hil_cameras`). Records are fed at their real times,
-shifted onto the monotonic clock the runtime stamps readings and gate
-events with (``t0`` = the clock at the start; a record at scenario time
-``t`` is fed as at ``t0 + t`` once the clock has got there). Outputs are
-shifted back by ``t0`` before scoring, so scores compare with replay's.
+Tracks stay records unless ``cameras`` is asked for, when a grid of
+overlapping smart-camera simulators, with detection noise and misses, and
+the runtime's vision path with its fusion across cameras give them
+(:mod:`walkout.store_hil_cameras`); the track sessions' exit slack is then
+widened to one camera frame plus clock skew, as a store with cameras would
+set it. Records are fed at their real times, shifted onto the monotonic
+clock the runtime stamps readings and gate events with (``t0`` = the clock
+at the start; a record at scenario time ``t`` is fed as at ``t0 + t`` once
+the clock has got there). Outputs are shifted back by ``t0`` before
+scoring, so scores compare with replay's.
 
 After the last record and shelf action the weights run on for
 ``settle_s`` of real time (the last change must settle and be read), then
@@ -59,6 +62,7 @@ from typing import Any
 import yaml
 
 from devices.bus import Message, Subscription
+from devices.camera.config import FloorHomography
 from devices.camera.metadata import MetadataSource
 from devices.gate.machine import (
     AdmissionExpired,
@@ -95,12 +99,15 @@ from sim_devices.store_sim.playback import Clock, play_realtime
 from walkout.config import StoreConfig, parse_config
 from walkout.runtime import Runtime, open_runtime
 from walkout.store_hil_cameras import (
-    CAMERA_ID,
+    CameraPlacement,
+    CameraSetup,
     CameraTracks,
+    People,
+    camera_layout,
     camera_process,
     camera_script,
-    floor_offset,
     mosquitto,
+    run_extent,
     store_homography,
 )
 from walkout.store_hil_gates import (
@@ -168,7 +175,17 @@ class HilResult(ScenarioResult):
     module: dict[str, Any] = field(default_factory=dict)
     """The DIO simulator's module counters at the end (requests, coil writes, pulses)."""
     camera: dict[str, int] = field(default_factory=dict)
-    """With cameras: the vision path's counters (``messages``, ``observations``, ``samples``...)."""
+    """With cameras: the vision path's counters (``messages``, ``observations``, ``samples``,
+    ``tracks_started``, ``merges``, ``merged_shoppers``...)."""
+    camera_messages: dict[str, int] = field(default_factory=dict)
+    """With cameras: metadata messages received per camera id."""
+    camera_sims: dict[str, dict[str, int]] = field(default_factory=dict)
+    """With cameras: each simulator's metadata counters at the end (``published``,
+    ``people``, ``misses``...), by camera id."""
+    cameras: list[CameraPlacement] = field(default_factory=list)
+    """With cameras: the grid that covered the floor."""
+    camera_people: int = 0
+    """With cameras: the people they were shown (one per shopper): the tracks to find."""
     track_records: int = 0
     """Track records fed to the checkout (none with cameras: tracks come from the camera)."""
 
@@ -325,14 +342,17 @@ class _Loop:
     async def watch(self, source: MetadataSource) -> None:
         """The camera's detections through the vision path to the adapter's track sessions.
 
-        ``camera_seen`` once the first message came (the camera publishes every frame).
+        ``camera_seen`` once every camera's first message came (they publish every frame).
         """
-        assert self.tracks is not None
+        tracks = self.tracks
+        assert tracks is not None
+        cameras = tracks.shoppers.projector.cameras.keys()
         async for message in source:
-            self.camera_seen.set()
             with self.meter.measure():
-                for track_id, sample, appearance in self.tracks.feed(message):
+                for track_id, sample, appearance in tracks.feed(message):
                     self.adapter.feed_track_sample(track_id, sample, appearance)
+            if not self.camera_seen.is_set() and cameras <= tracks.messages.keys():
+                self.camera_seen.set()
 
     def _on_gate(self, message: Message) -> None:
         if isinstance(message, Admitted):
@@ -361,11 +381,52 @@ class _Loop:
 
 @dataclass(frozen=True)
 class _Cameras:
-    """The camera path of a run: the metadata source, the simulator's control and the script."""
+    """The camera path of a run: the metadata source, and each simulator's control and script."""
 
     source: MetadataSource
-    control: ControlClient
-    script: list[Any]
+    scripts: list[tuple[ControlClient, list[Any]]]
+    tracks: CameraTracks
+
+
+async def _start_cameras(
+    stack: contextlib.AsyncExitStack,
+    workdir: Path,
+    records: Sequence[Record],
+    people: People,
+    grid: Sequence[CameraPlacement],
+    setup: CameraSetup,
+) -> _Cameras:
+    """The broker, one simulator per camera of ``grid`` and the runtime's subscription to all.
+
+    The simulators start side by side (each takes a second or two to
+    import its picture libraries); every one is stopped with ``stack``.
+    """
+    broker = await stack.enter_async_context(mosquitto(workdir))
+    processes = [camera_process(broker, placement, setup, i) for i, placement in enumerate(grid)]
+    for process in processes:
+        stack.push_async_callback(process.stop)  # safe on one that never started
+    async with asyncio.TaskGroup() as group:
+        for process, placement in zip(processes, grid, strict=True):
+            group.create_task(process.start(), name=f"hil-camera-start-{placement.camera_id}")
+    source = MetadataSource(
+        "hil-cameras",
+        "127.0.0.1",
+        broker,
+        cameras=[p.camera_id for p in grid],
+        queue_size=10_000,
+    )
+    await stack.enter_async_context(source)
+    await source.wait_connected(WARMUP_TIMEOUT_S)
+    scripts: list[tuple[ControlClient, list[Any]]] = []
+    homographies: dict[str, FloorHomography] = {}
+    for process, placement in zip(processes, grid, strict=True):
+        control = await stack.enter_async_context(ControlClient(process.ready["control_port"]))
+        script = camera_script(records, placement.origin_m, people, linger_s=setup.frame_s)
+        scripts.append((control, script))
+        homographies[placement.camera_id] = store_homography(
+            process.ready["image_to_floor"], placement.origin_m
+        )
+    return _Cameras(source, scripts, CameraTracks.for_cameras(homographies))
 
 
 async def _play_store(
@@ -396,7 +457,11 @@ async def _play_store(
                 drive(actions, clients, clock=_anchored(t0)), name="hil-actions"
             )
             if cameras is not None:
-                await play_camera(cameras.control, cameras.script, clock=_anchored(t0))
+                for index, (control, script) in enumerate(cameras.scripts):
+                    group.create_task(
+                        play_camera(control, script, clock=_anchored(t0)),
+                        name=f"hil-camera-script-{index}",
+                    )
             await player
             sent = await driver
             await asyncio.sleep(settle_s)
@@ -467,16 +532,22 @@ async def run_hil(
     settings: ReplaySettings | None = None,
     settle_s: float = SETTLE_S,
     cameras: bool = False,
+    camera_setup: CameraSetup | None = None,
 ) -> HilResult:
     """Play ``run`` in real time against the shelf and gate simulators and the runtime; score it.
 
     Takes as long as the run's last record plus start-up and ``settle_s``.
     The ledger, the simulator's scenario, the allow list and the store config
-    go in ``workdir``. With ``cameras`` the tracks come from a smart-camera
-    simulator through the runtime's vision path
-    (:mod:`walkout.store_hil_cameras`), not from the track records.
+    go in ``workdir``. With ``cameras`` the tracks come from smart-camera
+    simulators through the runtime's vision path
+    (:mod:`walkout.store_hil_cameras`), not from the track records: a grid
+    as ``camera_setup`` says (default :class:`CameraSetup`), and the
+    sessions' ``ended_slack_s`` at least what those cameras need.
     """
     settings = settings or ReplaySettings()
+    setup = camera_setup or CameraSetup()
+    if cameras:
+        settings = replace(settings, ended_slack_s=max(settings.ended_slack_s, setup.ended_slack_s))
     prepared = _prepare(run, workdir)
     actions = hil_actions(
         run.truth,
@@ -486,10 +557,11 @@ async def run_hil(
         exit_button_lead_s=EXIT_BUTTON_LEAD_S,
     )
     played: tuple[type[Record], ...] = (WeightRecord, GateRecord)
+    grid: list[CameraPlacement] = []
     if cameras:
         played += (TrackRecord,)
-        offset = floor_offset(run.scenario, run.records)
-        script, _ = camera_script(run.records, offset)
+        grid = camera_layout(run_extent(run.scenario, run.records), setup)
+    people = People.of(run.records, run.truth.tracks)
     records = [r for r in run.records if not isinstance(r, played)]
     engine = EngineCheckout(run.scenario, workdir / "ledger.sqlite", settings.checkout)
     try:
@@ -501,20 +573,13 @@ async def run_hil(
             contextlib.AsyncExitStack() as stack,
         ):
             camera_path: _Cameras | None = None
+            controls: dict[str, ControlClient] = {}
             if cameras:
-                broker = await stack.enter_async_context(mosquitto(workdir))
-                camera = await stack.enter_async_context(camera_process(broker))
-                source = MetadataSource(
-                    "hil-cameras", "127.0.0.1", broker, cameras=[CAMERA_ID], queue_size=10_000
-                )
-                await stack.enter_async_context(source)
-                await source.wait_connected(WARMUP_TIMEOUT_S)
-                control = await stack.enter_async_context(
-                    ControlClient(camera.ready["control_port"])
-                )
-                homography = store_homography(camera.ready["image_to_floor"], offset)
-                loop.tracks = CameraTracks.for_camera(CAMERA_ID, homography)
-                camera_path = _Cameras(source, control, script)
+                camera_path = await _start_cameras(stack, workdir, run.records, people, grid, setup)
+                controls = {
+                    p.camera_id: c for p, (c, _) in zip(grid, camera_path.scripts, strict=True)
+                }
+                loop.tracks = camera_path.tracks
             config = hil_config(
                 run.scenario,
                 prepared.addresses,
@@ -539,6 +604,10 @@ async def run_hil(
                     loop, runtime, clients, records, actions, settle_s, camera_path
                 )
                 dio_state = (await doors.request("state"))["state"]
+            camera_sims = {
+                camera_id: dict((await control.request("stats"))["stats"]["metadata"])
+                for camera_id, control in controls.items()
+            }
         produced = loop.adapter.outcome(
             records=loop.fed + sum(loop.samples.values()) + loop.gate_messages.total(),
             cpu_s=loop.meter.cpu_s,
@@ -563,5 +632,9 @@ async def run_hil(
         doors={door["name"]: door for door in dio_state["doors"]},
         module=dict(dio_state["module"]["stats"]),
         camera={} if loop.tracks is None else dict(loop.tracks.counts),
+        camera_messages={} if loop.tracks is None else dict(loop.tracks.messages),
+        camera_sims=camera_sims,
+        cameras=grid,
+        camera_people=len(people.ids) if cameras else 0,
         track_records=sum(isinstance(r, TrackRecord) for r in records),
     )

@@ -4,10 +4,18 @@
 
     {"ready": true, "camera_id": "cam1", "url": "http://127.0.0.1:40123/stream.mjpg",
      "port": 40123, "width": 640, "height": 480, "fps": 15.0, "view": "oblique",
-     "floor_points": [[0, 0], ...], "image_points": [[19.2, 465.6], ...],
+     "floor_m": [8.0, 6.0], "floor_points": [[0, 0], ...],
+     "image_points": [[19.2, 465.6], ...],
      "floor_to_image": [[...], [...], [...]], "image_to_floor": [[...], [...], [...]],
      "mqtt": {"host": ..., "port": ..., "topic": "walkout/cameras/cam1/detections", ...},
      "control_port": 40125}
+
+``--noise`` is the picture's sensor noise (grey levels); it never reaches
+the detection metadata, whose errors are ``--box-noise-px``,
+``--miss-rate`` and ``--id-switch-rate``. A person whose floor point is
+outside the picture is not detected at all (its truth says ``visible:
+false``), so a camera over part of a store (``--floor-width-m``,
+``--floor-depth-m``) reports only the people in its view.
 
 Logs go to stderr. SIGTERM, SIGINT or a ``quit`` control command stop it
 cleanly (exit 0). ``control`` sends one JSON request and prints the answer
@@ -26,6 +34,7 @@ from typing import Any
 
 from sim_devices.camera.control import CameraControlServer
 from sim_devices.camera.metadata import METADATA_MODES, MetadataSettings
+from sim_devices.camera.scene import DEFAULT_FLOOR_M
 from sim_devices.camera.simulator import CameraSimError, CameraSimulator
 from sim_devices.serve import (
     add_control_parser,
@@ -52,6 +61,18 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--height", type=int, default=480)
     serve.add_argument("--quality", type=int, default=80, help="JPEG quality 1..100")
     serve.add_argument("--view", choices=["oblique", "topdown"], default="oblique")
+    serve.add_argument(
+        "--floor-width-m",
+        type=float,
+        default=DEFAULT_FLOOR_M[0],
+        help="width of the floor the camera sees, metres (default %(default)s)",
+    )
+    serve.add_argument(
+        "--floor-depth-m",
+        type=float,
+        default=DEFAULT_FLOOR_M[1],
+        help="depth of the floor the camera sees, metres (default %(default)s)",
+    )
     serve.add_argument("--walkers", type=int, default=3, help="people walking at start")
     serve.add_argument("--noise", type=float, default=2.0, help="sensor noise, grey levels")
     serve.add_argument("--seed", type=int, default=0)
@@ -65,8 +86,18 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--mqtt-host", help="publish detection metadata to this broker")
     serve.add_argument("--mqtt-port", type=int, default=1883)
     serve.add_argument("--metadata-fps", type=float, help="metadata rate (default: every frame)")
-    serve.add_argument("--box-noise-px", type=float, default=0.0)
-    serve.add_argument("--miss-rate", type=float, default=0.0)
+    serve.add_argument(
+        "--box-noise-px",
+        type=float,
+        default=0.0,
+        help="Gaussian jitter of each box edge and keypoint, pixels (default 0)",
+    )
+    serve.add_argument(
+        "--miss-rate",
+        type=float,
+        default=0.0,
+        help="chance that a visible person is left out of a frame, 0..1 (drawn from --seed)",
+    )
     serve.add_argument("--id-switch-rate", type=float, default=0.0)
     serve.add_argument("--metadata-mode", choices=METADATA_MODES, default="normal")
     serve.add_argument(
@@ -120,6 +151,7 @@ def _build(args: argparse.Namespace) -> CameraSimulator:
         metadata_fps=args.metadata_fps,
         metadata=metadata,
         loop_frames=args.loop_frames,
+        floor_m=(args.floor_width_m, args.floor_depth_m),
     )
     if args.fault != "none":
         sim.set_fault(args.fault)

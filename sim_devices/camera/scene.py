@@ -51,6 +51,22 @@ DEFAULT_SHELVES = (
     Shelf("B", 4.6, 2.0, 2.4, 0.6),
     Shelf("C", 1.0, 4.2, 6.0, 0.6),
 )
+DEFAULT_FLOOR_M = (8.0, 6.0)
+"""The floor the default shelves were laid out on, metres."""
+
+
+def shelves_on(
+    width_m: float, depth_m: float, shelves: Sequence[Shelf] = DEFAULT_SHELVES
+) -> tuple[Shelf, ...]:
+    """The shelves that lie wholly on a floor of this size.
+
+    A camera over part of a store gets a floor of its own size; shelves that
+    would stick out of it are left out rather than drawn cut off. They only
+    shape the picture and the walkers' targets (scripted people ignore them).
+    """
+    return tuple(
+        s for s in shelves if s.x_m + s.width_m <= width_m and s.y_m + s.depth_m <= depth_m
+    )
 
 
 @dataclass
@@ -81,15 +97,23 @@ class PersonState:
 class Scene:
     """Floor size, shelves and the people on it."""
 
-    width_m: float = 8.0
-    depth_m: float = 6.0
+    width_m: float = DEFAULT_FLOOR_M[0]
+    depth_m: float = DEFAULT_FLOOR_M[1]
     shelves: Sequence[Shelf] = DEFAULT_SHELVES
     seed: int = 0
     people: dict[int, Person] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.width_m <= 0 or self.depth_m <= 0:
-            raise ValueError("the floor needs a positive width and depth")
+        if not (
+            math.isfinite(self.width_m)
+            and math.isfinite(self.depth_m)
+            and self.width_m > 0
+            and self.depth_m > 0
+        ):
+            raise ValueError(
+                f"the floor needs a finite positive width and depth, got "
+                f"{self.width_m} x {self.depth_m} m"
+            )
         self._rng = random.Random(self.seed)
         self._next_id = 1
 

@@ -32,7 +32,7 @@ from types import TracebackType
 from typing import Any
 
 from sim_devices.camera.metadata import MetadataPublisher, MetadataSettings
-from sim_devices.camera.scene import PersonState, Scene
+from sim_devices.camera.scene import DEFAULT_FLOOR_M, PersonState, Scene, shelves_on
 from sim_devices.camera.server import MjpegServer
 from sim_devices.camera.view import CameraView, Image, VideoFrames, encode_jpeg
 
@@ -79,7 +79,14 @@ class CameraSimulator:
         metadata_fps: float | None = None,
         metadata: MetadataSettings | None = None,
         loop_frames: int = 0,
+        floor_m: tuple[float, float] = DEFAULT_FLOOR_M,
     ) -> None:
+        """``floor_m``: width and depth of the floor the picture shows, metres.
+
+        The view fits it to the image (``topdown`` keeps its aspect), so a
+        camera over a small part of a store has a small floor: more pixels
+        per metre. The default shelves that fit on it are drawn.
+        """
         if not 1 <= quality <= 100:
             raise CameraSimError("JPEG quality must be within 1..100")
         if loop_frames < 0:
@@ -88,7 +95,10 @@ class CameraSimulator:
             raise CameraSimError("metadata needs the rendered scene's ground truth: not with video")
         self.camera_id = camera_id
         self.quality = quality
-        self.scene = Scene(seed=seed)
+        try:
+            self.scene = Scene(*floor_m, shelves=shelves_on(*floor_m), seed=seed)
+        except ValueError as exc:
+            raise CameraSimError(str(exc)) from None
         self.scene.add_walkers(walkers)
         self.video: VideoFrames | None = None
         if video is not None:
@@ -231,6 +241,7 @@ class CameraSimulator:
             "fps": self.fps,
             "view": view.kind,
             "video": str(self.video.path) if self.video is not None else None,
+            "floor_m": [self.scene.width_m, self.scene.depth_m],
             "floor_points": [list(p) for p in view.floor_points],
             "image_points": [[round(c, 3) for c in p] for p in view.image_points],
             "floor_to_image": view.floor_to_image.tolist(),
