@@ -40,6 +40,10 @@ OTHER_DEVICES = {
     "osdp": ("sim_devices.osdp_pd.cli", "an OSDP reader/controller (PD) on a pty"),
     "esl": ("sim_devices.esl.cli", "price-tag screens: an OpenEPaperLink AP and MQTT tags"),
     "camera": ("sim_devices.camera.cli", "a camera: MJPEG over HTTP and detections over MQTT"),
+    "shelf_camera": (
+        "sim_devices.shelf_camera.cli",
+        "a shelf camera's product recogniser: sightings over MQTT",
+    ),
     "store": ("sim_devices.store_sim.cli", "shoppers with ground truth: stream + truth JSONL"),
 }
 """Simulators with a command line of their own: ``python -m sim_devices KIND ...`` hands over."""

@@ -6,6 +6,15 @@ floor positions, and closes the ledger on every exit path. Its inputs are
 the gates' events, the tracks, and the ``ShelfChange`` events that
 ``shelf_change_service`` makes of the scales' weights (which ``walkout run``
 starts whether or not the store checks out).
+
+With ``shelf_cameras`` in store.yaml the engine also gets the cameras'
+product sightings: ties between same-weight products on those shelves are
+weighed by what the camera saw in the hand, and put-backs by what it saw
+put down. The sightings come over the bus (the runtime starts the cameras'
+driver) into :class:`~walkout.shelf_camera_hints.BusShelfCameraHints`, which
+takes every sighting already published before it answers: a sighting must
+be published before the shelf change it explains is decided, and one that
+arrives later is not used for that change.
 """
 
 from __future__ import annotations
@@ -21,9 +30,11 @@ from vision_core.checkout.engine import CheckoutEngine
 from vision_core.checkout.service import CheckoutService
 from vision_core.inference.attribution import AttributionSettings, ShelfLocation
 from vision_core.inference.planogram import Planogram, load_planogram
+from vision_core.inference.products import ProductInferrer
 from vision_core.ledger.ledger import Ledger
 from vision_core.shelf_events import DEFAULT_STEPS, ShelfChangeDetector, ShelfChangeService
 from walkout.config import ConfigError, Shelf, StoreConfig
+from walkout.shelf_camera_hints import BusShelfCameraHints
 
 
 def shelf_location(shelf: Shelf) -> ShelfLocation:
@@ -57,6 +68,22 @@ def checkout_shelves(config: StoreConfig, planogram: Planogram) -> dict[str, She
     return {shelf.id: shelf_location(shelf) for shelf in config.shelves}
 
 
+def shelf_camera_hints(config: StoreConfig, planogram: Planogram) -> BusShelfCameraHints | None:
+    """Hints for the shelves with a camera (None without ``shelf_cameras``), not listening yet.
+
+    A watched shelf's alternatives (what a wrong answer may name) are its
+    planogram facings; store.yaml's check has made sure each is a configured
+    shelf, and ``checkout_shelves`` that each is in the planogram.
+    """
+    if not config.shelf_cameras:
+        return None
+    hints = BusShelfCameraHints.from_planogram(
+        planogram, sorted({c.shelf for c in config.shelf_cameras})
+    )
+    assert isinstance(hints, BusShelfCameraHints)  # from_planogram builds cls
+    return hints
+
+
 def shelf_change_service(config: StoreConfig, bus: Bus) -> ShelfChangeService:
     """One change detector per configured shelf (``split_lifts`` per shelf), on the bus."""
     detectors = [
@@ -73,6 +100,8 @@ class CheckoutWiring:
     ledger: Ledger
     engine: CheckoutEngine
     service: CheckoutService
+    hints: BusShelfCameraHints | None = None
+    """The shelf cameras' sightings, when store.yaml has ``shelf_cameras``."""
 
     async def flush(self) -> None:
         """The actuator's ledger control: checkpoint the journal before shutdown."""
@@ -88,6 +117,7 @@ async def open_checkout(config: StoreConfig, bus: Bus) -> AsyncIterator[Checkout
         return
     planogram = load_planogram(section.planogram)
     shelves = checkout_shelves(config, planogram)
+    hints = shelf_camera_hints(config, planogram)
     settings = CheckoutSettings(
         currency=section.currency,
         wait_s=section.wait_s,
@@ -104,9 +134,17 @@ async def open_checkout(config: StoreConfig, bus: Bus) -> AsyncIterator[Checkout
         section.ledger, policy=settings.settlement_policy(), size_limit_bytes=limit
     )
     try:
-        engine = CheckoutEngine(ledger, planogram, shelves, settings)
+        inferrer = None
+        if hints is not None:
+            hints.listen(bus)
+            inferrer = ProductInferrer(planogram, camera_hints=hints.hints())
+        engine = CheckoutEngine(
+            ledger, planogram, shelves, settings, inferrer=inferrer, sightings=hints
+        )
         yield CheckoutWiring(
-            ledger, engine, CheckoutService(bus, ledger, engine, tick_s=section.tick_s)
+            ledger, engine, CheckoutService(bus, ledger, engine, tick_s=section.tick_s), hints
         )
     finally:
+        if hints is not None:
+            hints.close()
         ledger.close()

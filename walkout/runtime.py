@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 
 from devices.bus import Bus, Message
+from devices.camera.products import PRODUCTS_LIMITS, ProductsSource
 from devices.coordinator import PollingCoordinator
 from devices.crac import CracAlarmWatch, CracProfile, ModbusCrac, get_crac_profile
 from devices.crac.snmp import SnmpCrac
@@ -34,6 +36,7 @@ from walkout.config import (
     TcpBus,
     load_calibration,
 )
+from walkout.config.cameras import ShelfCamera
 from walkout.gate_wiring import GateWiring
 from walkout.ups_wiring import UpsWiring, snmp_credentials
 
@@ -107,6 +110,8 @@ class Runtime:
     tag_backend: MqttEsl | OeplAccessPoint | None = None
     tag_fleet: EslFleet | None = None
     """The price-tag screens, when store.yaml has an ``esl`` section (the supervisor's)."""
+    shelf_cameras: list[ProductsSource] = field(default_factory=list)
+    """One subscription per broker to the shelf cameras' product sightings."""
 
     @property
     def gate_machine(self) -> GateMachine | None:
@@ -180,6 +185,7 @@ class Runtime:
             await self.gate_wiring.__aenter__()  # controllers and the gate state machine
         await self.open_gpus()
         await self.open_screens()
+        await self.open_shelf_cameras()
 
     async def open_screens(self) -> None:
         """Connect the price-tag transport; an unreachable one is logged, not fatal.
@@ -195,6 +201,33 @@ class Runtime:
             await self.tag_backend.connect()
         except Exception as exc:
             _LOGGER.error("price-tag screens unreachable at start: %s", exc)
+
+    async def open_shelf_cameras(self) -> None:
+        """Subscribe to the shelf cameras' sightings, one source per broker, onto the bus.
+
+        Each source runs in the background and reconnects for ever (a broker
+        that is down at start is a camera status, not a failed start); the
+        checkout's hints read the ``ProductsSeen`` it publishes.
+        """
+        brokers: dict[tuple[str, int, str, float], list[ShelfCamera]] = {}
+        for camera in self.config.shelf_cameras:
+            key = (*camera.broker, camera.topic_root, camera.stall_after_s)
+            brokers.setdefault(key, []).append(camera)
+        for (host, port, topic_root, stall_after_s), cameras in sorted(brokers.items()):
+            device_id = f"shelf-cameras@{host}:{port}"
+            if any(s.device_id == device_id for s in self.shelf_cameras):
+                device_id += f"/{topic_root}/{stall_after_s:g}s"  # ids stay unique per source
+            source = ProductsSource(
+                device_id,
+                host,
+                port,
+                shelves={c.id: c.shelf for c in cameras},
+                topic_root=topic_root,
+                limits=dataclasses.replace(PRODUCTS_LIMITS, stall_after_s=stall_after_s),
+                bus=self.bus,
+            )
+            self.shelf_cameras.append(source)
+            await source.connect()
 
     async def run(self) -> None:
         """Poll every device and route UPS traps until cancelled."""
@@ -235,6 +268,8 @@ class Runtime:
                 stack.push_async_callback(self.tag_backend.close)
             if self.gate_wiring is not None:
                 stack.push_async_callback(self.gate_wiring.close)
+            for source in self.shelf_cameras:
+                stack.push_async_callback(source.close)
 
 
 def _shelf_emitter(

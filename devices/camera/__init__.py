@@ -16,6 +16,10 @@ Modules, by job:
   the only way a frame leaves the process.
 - ``detection``, ``metadata``: person detections, from smart cameras over
   MQTT or from the vision core's own detector.
+- ``products``: shelf cameras' product sightings over MQTT (what a hand
+  took or put back), for the checkout's same-weight ties.
+- ``subscriber``: the MQTT subscription, reconnect and bad-payload
+  accounting that ``metadata`` and ``products`` share.
 - ``config``, ``floor``: per-camera configuration, floor homographies,
   projection to floor metres and the floor-grid overlay.
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import urllib.parse
+from collections.abc import Collection, Sequence
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from devices.camera.config import CameraConfig, CameraConfigError
 from walkout.config.errors import Strict
@@ -37,3 +39,72 @@ class Camera(Strict):
     def driver_config(self) -> CameraConfig:
         """The plain, validated config the camera drivers take."""
         return CameraConfig.from_dict(self.model_dump(exclude_none=True))
+
+
+class ShelfCamera(Strict):
+    """A camera over one shelf that recognises the products in shoppers' hands.
+
+    It publishes its sightings (``walkout/cameras/<id>/products``, schema in
+    :mod:`devices.camera.products`) to the broker at ``url``; the checkout
+    uses them to tell apart same-weight products the scale cannot. One camera
+    watches one shelf and a shelf has at most one camera: a movement two
+    cameras both saw would count twice as evidence.
+    """
+
+    id: Identifier
+    shelf: str = Field(description="the id of the shelf it watches (one of `shelves`)")
+    url: str = Field(
+        default="mqtt://127.0.0.1:1883", description="mqtt://host:port of the broker it uses"
+    )
+    topic_root: str = Field(default="walkout/cameras", min_length=1)
+    stall_after_s: float = Field(
+        default=15.0, gt=0, le=3600, description="silence (heartbeats included) that is a stall"
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _mqtt_url(cls, url: str) -> str:
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme != "mqtt" or not parts.hostname:
+            raise ValueError("expected mqtt://host:port")
+        try:
+            parts.port  # noqa: B018  # raises for a port that is not a number in range
+        except ValueError:
+            raise ValueError("expected mqtt://host:port") from None
+        return url
+
+    @property
+    def broker(self) -> tuple[str, int]:
+        """``(host, port)`` of the broker (port 1883 when the URL gives none)."""
+        parts = urllib.parse.urlsplit(self.url)
+        return parts.hostname or "127.0.0.1", parts.port or 1883
+
+
+def check_shelf_cameras(
+    shelf_cameras: Sequence[ShelfCamera], shelves: Collection[str], cameras: Collection[str]
+) -> list[str]:
+    """What is wrong with ``shelf_cameras`` against the store's shelves and other cameras.
+
+    Each problem starts with the key it is about (``[1] (id=x).shelf: ...``).
+    """
+    problems: list[str] = []
+    ids: set[str] = set()
+    watched: dict[str, str] = {}
+    for n, camera in enumerate(shelf_cameras):
+        where = f"[{n}] (id={camera.id})"
+        if camera.id in ids:
+            problems.append(f"{where}.id: duplicate id")
+        elif camera.id in cameras:
+            problems.append(f"{where}.id: {camera.id!r} is also in `cameras`: ids are topic names")
+        ids.add(camera.id)
+        if camera.shelf not in shelves:
+            known = ", ".join(sorted(shelves)) or "none"
+            problems.append(f"{where}.shelf: no shelf named {camera.shelf!r} (known: {known})")
+        elif camera.shelf in watched:
+            problems.append(
+                f"{where}.shelf: shelf {camera.shelf} already has camera {watched[camera.shelf]} "
+                "(one camera per shelf: a movement both saw would count twice)"
+            )
+        else:
+            watched[camera.shelf] = camera.id
+    return problems
