@@ -34,15 +34,20 @@ and, for scoring, the ground truth of the same frame on
                  "hand_m": [2.6, 2.05]}]}      (null while the arms are down)
 
 Keypoints are fixed fractions of the (jittered) box: a sprite's pose, arms
-down. Read back through the floor homography, such a wrist lands 0.3 to
-0.45 m beyond the feet (away from the camera) and 0.15 m to the side, so a
-runtime that projects every seen wrist gets two idle "hands" there. A
-person with a hand point (a scripted reach, see ``scene.py``) has the right
-wrist (COCO 10) at that floor point projected through the camera's
-homography instead, jittered like the box (``box_noise_px``, from
-a generator of its own so a reach leaves the other draws of a seed as they
-were), score 0.9; the other 16 points stay as they are. The runtime reads a
-wrist's pixel back through the same homography (``vision_core.tracking.floor``),
+down, except the wrists. Drawn at the box's fractions, a wrist read back
+through the floor homography would land 0.3 to 0.45 m beyond the feet (a
+wrist is at hip height, the homography maps the floor), and a runtime that
+projects every seen wrist would get two idle "hands" reaching into any
+shelf its owner stands in front of. So the wrists are placed the way a
+runtime with the camera's mount would read them: at the floor point
+beside the feet (``IDLE_HAND_SIDE_M`` to the left and the right along the
+floor's x axis) projected through the homography. A person with a hand
+point (a scripted reach, see ``scene.py``) has the right wrist (COCO 10)
+at that floor point instead. Both are jittered like the box
+(``box_noise_px``, from a generator of its own so hands leave the other
+draws of a seed as they were), score 0.9; the other 15 points stay as they
+are. The runtime reads a wrist's pixel back through the same homography
+(``vision_core.tracking.floor``),
 so it recovers the hand point to the rounding of the pixels (0.1 px) when
 the camera has no mount configured; with a mount it pulls the point
 towards the camera to a hand height, which this flat picture does not
@@ -85,8 +90,10 @@ _KEYPOINTS = (
     (0.80, 0.52), (0.38, 0.55), (0.62, 0.55), (0.38, 0.77), (0.62, 0.77),
     (0.38, 0.98), (0.62, 0.98),
 )  # fmt: skip
-RIGHT_WRIST = 10
-"""The COCO keypoint a hand point moves."""
+LEFT_WRIST, RIGHT_WRIST = 9, 10
+"""COCO wrists; a hand point moves the right one."""
+IDLE_HAND_SIDE_M = 0.18
+"""How far beside the feet an idle (hanging) hand is, on the floor."""
 KEYPOINT_SCORE = 0.9
 
 
@@ -313,8 +320,10 @@ class MetadataPublisher:
                     [round(x1 + fx * w, 1), round(y1 + fy * h, 1), KEYPOINT_SCORE]
                     for fx, fy in _KEYPOINTS
                 ]
-                if person.hand_m is not None:
-                    points[RIGHT_WRIST] = self._wrist(person.hand_m, points[RIGHT_WRIST])
+                left = (person.x_m - IDLE_HAND_SIDE_M, person.y_m)
+                right = person.hand_m or (person.x_m + IDLE_HAND_SIDE_M, person.y_m)
+                points[LEFT_WRIST] = self._wrist(left, points[LEFT_WRIST])
+                points[RIGHT_WRIST] = self._wrist(right, points[RIGHT_WRIST])
                 entry["keypoints"] = points
             if settings.embedding_dim:
                 entry["embedding"] = self.embedding(person.id)

@@ -14,7 +14,7 @@ from devices.camera.config import FloorHomography
 from devices.camera.detection import LEFT_WRIST, RIGHT_WRIST, Detection
 from devices.camera.metadata import MetadataSource, parse_detections
 from sim_devices.camera.control import CameraControlServer
-from sim_devices.camera.metadata import MetadataPublisher, MetadataSettings
+from sim_devices.camera.metadata import IDLE_HAND_SIDE_M, MetadataPublisher, MetadataSettings
 from sim_devices.camera.scene import PersonState, Scene
 from sim_devices.camera.script import Departure, Keyframe, Step, play, steps
 from sim_devices.camera.simulator import CameraSimulator
@@ -90,15 +90,23 @@ def test_the_right_wrist_is_the_hand_point_as_the_runtime_projects_it(kind):
         assert detection.keypoints[RIGHT_WRIST][2] >= 0.9
 
 
-def test_without_a_hand_the_keypoints_are_as_before_and_with_one_only_the_right_wrist_moves():
+def test_idle_hands_hang_beside_the_feet_and_a_reach_moves_only_the_right_wrist():
     view = CameraView(Scene(), 640, 480, noise=0)
     plain = (PersonState(1, 2.0, 1.5), PersonState(2, 5.0, 3.0))
-    # Keypoints as fixed fractions of the box, as they always were.
+    before = _detections(_publisher(view), plain)
+    # read back through the homography, each idle wrist is on the floor beside the feet,
+    # not half a metre beyond them where it would reach into any shelf in front
+    for detection, person in zip(before, plain, strict=True):
+        for index, side in ((LEFT_WRIST, -IDLE_HAND_SIDE_M), (RIGHT_WRIST, IDLE_HAND_SIDE_M)):
+            wrist = detection.keypoint(index)
+            assert wrist is not None
+            floor = view.unproject(*wrist)
+            assert math.dist(floor, (person.x_m + side, person.y_m)) < HAND_TOLERANCE_M
+    # the other keypoints are fixed fractions of the box, as they always were
     box = view.person_box(2.0, 1.5)
     x1, y1, x2, y2 = (round(c, 1) for c in box)
-    before = _detections(_publisher(view), plain)
-    assert before[0].keypoint(RIGHT_WRIST) == pytest.approx(
-        (x1 + 0.80 * (x2 - x1), y1 + 0.52 * (y2 - y1)), abs=0.06
+    assert before[0].keypoint(0) == pytest.approx(
+        (x1 + 0.50 * (x2 - x1), y1 + 0.08 * (y2 - y1)), abs=0.06
     )
     explicit = (PersonState(1, 2.0, 1.5, None), PersonState(2, 5.0, 3.0, None))
     assert _publisher(view).build(0, 0.0, explicit) == _publisher(view).build(0, 0.0, plain)
@@ -312,9 +320,7 @@ async def test_a_scripted_reach_reaches_the_runtime_over_mqtt(mosquitto):
     assert math.dist(seen.hands_m[-1], hand) < HAND_TOLERANCE_M
     assert reaching.keypoints is not None
     assert reaching.keypoints[RIGHT_WRIST][2] >= 0.9
-    # Arms down again: the wrist is back at its fixed place in the box (80 % across, 52 % down).
-    x1, y1, x2, y2 = resting.box
-    assert resting.keypoint(RIGHT_WRIST) == pytest.approx(
-        (x1 + 0.80 * (x2 - x1), y1 + 0.52 * (y2 - y1)), abs=0.2
-    )
+    # Arms down again: the right wrist hangs beside the feet, off the shelf.
+    assert resting.keypoints is not None
+    assert math.dist(rest.hands_m[-1], (2.3 + IDLE_HAND_SIDE_M, 1.5)) < HAND_TOLERANCE_M
     assert math.dist(rest.hands_m[-1], hand) > 0.2
