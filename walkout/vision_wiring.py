@@ -26,7 +26,7 @@ from vision_core.perception.runner import DetectorRunner
 from vision_core.tracking.binding import EntryGate
 from vision_core.tracking.floor import CameraGeometry, FloorProjector
 from vision_core.tracking.service import ShopperTrackingService
-from vision_core.tracking.sessions import TrackSessions
+from vision_core.tracking.sessions import ENDED_SLACK_S, TrackSessions, TrackSessionSettings
 from walkout.camera_fleet import CameraFleet
 from walkout.config import ConfigError, StoreConfig
 
@@ -69,14 +69,21 @@ def check_vision(config: StoreConfig) -> list[CameraConfig]:
 
 
 def track_sessions(config: StoreConfig) -> TrackSessions | None:
-    """The gates' floor points as track binding needs them; None without both kinds of gate."""
+    """The gates' floor points as track binding needs them; None without both kinds of gate.
+
+    A camera shows the person who just went out for up to a frame after the
+    door sensed them, so the exit decision's slack is one frame at the
+    slowest rate the store runs its cameras at (``vision.low_fps``, the
+    supervisor's cap when the checkout is degraded) plus the clocks' skew.
+    """
     gates = config.gate_list
     placed = [(g, (g.floor.x_m, g.floor.y_m)) for g in gates if g.floor is not None]
     entries = [EntryGate(g.id, point) for g, point in placed if g.role == "entry"]
     exits = {g.id: point for g, point in placed if g.role == "exit"}
     if not entries or not exits:
         return None
-    return TrackSessions(entries, exits)
+    settings = TrackSessionSettings(ended_slack_s=ENDED_SLACK_S + 1.0 / config.vision.low_fps)
+    return TrackSessions(entries, exits, settings)
 
 
 @contextlib.asynccontextmanager

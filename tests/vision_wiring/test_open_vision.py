@@ -24,7 +24,7 @@ from devices.gate.machine import Entered, Exited
 from sim_devices.camera.simulator import CameraSimulator
 from vision_core.checkout.messages import TrackSample
 from walkout.config import ConfigError, parse_config
-from walkout.vision_wiring import check_vision, open_vision
+from walkout.vision_wiring import check_vision, open_vision, track_sessions
 
 WAIT_S = 10.0
 
@@ -133,3 +133,22 @@ def test_a_store_that_would_track_nobody_is_refused(tmp_path) -> None:
     )
     assert "cameras[0] (id=c1).floor: the checkout needs every camera on the floor plan" in text
     assert "gates.gates[1] (id=exit).floor" in text
+
+
+@pytest.mark.parametrize(("low_fps", "slack_s"), [(5.0, 0.25), (10.0, 0.15)])
+def test_the_exit_slack_is_a_frame_at_the_slowest_camera_rate(
+    tmp_path: Path, low_fps: float, slack_s: float
+) -> None:
+    camera = {
+        "id": "ceiling",
+        "role": "ceiling",
+        "url": "mqtt://127.0.0.1:1883",
+        "floor": {
+            "image_points": [[0, 0], [320, 0], [320, 240], [0, 240]],
+            "floor_points": [[0, 0], [8, 0], [8, 6], [0, 6]],
+        },
+    }
+    data = store(camera, [1.0, 3.0], [7.0, 3.0]) | {"vision": {"low_fps": low_fps}}
+    sessions = track_sessions(parse_config(data, "t", tmp_path))
+    assert sessions is not None
+    assert sessions.settings.ended_slack_s == pytest.approx(slack_s)
