@@ -167,3 +167,14 @@ def key_value_request(args: argparse.Namespace) -> dict[str, Any]:
         except json.JSONDecodeError:
             fields[key] = text
     return {**fields, "cmd": args.command}
+
+
+def json_request(args: argparse.Namespace) -> dict[str, Any]:
+    """The request ``args.request``: one JSON object; ValueError says what it is not."""
+    try:
+        request = json.loads(args.request)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"the request is not JSON: {exc}") from None
+    if not isinstance(request, dict):
+        raise ValueError("the request must be a JSON object")
+    return request

@@ -27,10 +27,8 @@ cleanly (exit 0). ``control`` sends one JSON request and prints the answer
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from sim_devices.camera.control import CameraControlServer
 from sim_devices.camera.metadata import METADATA_MODES, MetadataSettings
@@ -39,6 +37,7 @@ from sim_devices.camera.simulator import CameraSimError, CameraSimulator
 from sim_devices.serve import (
     add_control_parser,
     add_serve_options,
+    json_request,
     run_action,
     serve_until_stopped,
 )
@@ -170,16 +169,6 @@ async def _serve(args: argparse.Namespace) -> int:
     )
 
 
-def _request(args: argparse.Namespace) -> dict[str, Any]:
-    try:
-        request = json.loads(args.request)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"the request is not JSON: {exc}") from None
-    if not isinstance(request, dict):
-        raise ValueError("the request must be a JSON object")
-    return request
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit status."""
-    return run_action(_parser().parse_args(argv), _serve, _request)
+    return run_action(_parser().parse_args(argv), _serve, json_request)
