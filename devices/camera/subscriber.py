@@ -7,7 +7,10 @@ it is given (or to all of them), reconnects for ever with capped backoff,
 keeps a :class:`~devices.camera.quality.CameraMonitor` per camera (silence
 for ``stall_after_s`` is a stall: every feed's schema makes a live camera
 publish now and then), hands each valid message to one reader through a
-queue that drops the oldest, and publishes it on the bus. A feed only says
+queue that drops the oldest, and publishes it on the bus. The MQTT client's
+own incoming queue (``incoming_queue_size``) discards what arrives while it
+is full; those are counted as ``dropped_incoming`` and logged once per burst
+(:mod:`devices.camera.incoming`), not once per message. A feed only says
 how a payload becomes a message (:meth:`CameraSubscriber.parse`), which
 may raise :class:`PayloadError`; its ``kind`` is the counter it goes to,
 logged once per camera and kind.
@@ -35,6 +38,7 @@ import aiomqtt
 from devices.backoff import Backoff
 from devices.base import PolledDevice
 from devices.bus import Bus, Message
+from devices.camera.incoming import Overflow, incoming_queue_type
 from devices.camera.quality import CameraMonitor, CameraStatus, QualityLimits
 from devices.camera.worker import cancel_and_wait
 from devices.errors import DeviceConnectionError, DeviceTimeoutError
@@ -56,6 +60,8 @@ class SubscriptionStats:
     oversize: int = 0
     unknown_camera: int = 0
     dropped_queue: int = 0
+    dropped_incoming: int = 0
+    """Discarded by the MQTT client before parsing: its incoming queue was full."""
     connects: int = 0
     reconnects: int = 0
     disconnects: int = 0
@@ -81,7 +87,10 @@ class CameraSubscriber(PolledDevice[MessageT]):
     :class:`~devices.camera.quality.CameraStatus` (stalled when silent),
     published on ``bus`` with every valid message. Messages also go to one
     consumer through :meth:`read` or ``async for``, through a queue of
-    ``queue_size`` that drops the oldest when full.
+    ``queue_size`` that drops the oldest when full. Before that, the MQTT
+    client holds up to ``incoming_queue_size`` received messages not yet
+    handled; what arrives while it is full is discarded and counted as
+    ``dropped_incoming``.
     """
 
     topic_suffix: ClassVar[str]
@@ -102,6 +111,7 @@ class CameraSubscriber(PolledDevice[MessageT]):
         qos: int = 0,
         max_payload: int,
         queue_size: int = 256,
+        incoming_queue_size: int = 10_000,
         read_timeout_s: float = 10.0,
         limits: QualityLimits,
         bus: Bus | None = None,
@@ -117,8 +127,10 @@ class CameraSubscriber(PolledDevice[MessageT]):
         for camera in wanted or ():
             if not CAMERA_ID.match(camera):
                 raise ValueError(f"camera id {camera!r} is not one topic level of [A-Za-z0-9_.-]")
-        if queue_size < 1 or max_payload < 1 or qos not in (0, 1, 2):
-            raise ValueError("need queue_size >= 1, max_payload >= 1 and qos 0, 1 or 2")
+        if queue_size < 1 or incoming_queue_size < 1 or max_payload < 1 or qos not in (0, 1, 2):
+            raise ValueError(
+                "need queue_size >= 1, incoming_queue_size >= 1, max_payload >= 1 and qos 0, 1 or 2"
+            )
         self.host = host
         self.port = port
         self.cameras = wanted
@@ -126,6 +138,7 @@ class CameraSubscriber(PolledDevice[MessageT]):
         self.qos = qos
         self.max_payload = max_payload
         self.queue_size = queue_size
+        self.incoming_queue_size = incoming_queue_size
         self.read_timeout_s = read_timeout_s
         self.limits = limits
         self.bus = bus
@@ -148,6 +161,7 @@ class CameraSubscriber(PolledDevice[MessageT]):
         self._outbox: deque[Message] = deque()
         self._outbox_ready = asyncio.Event()
         self._complained: set[tuple[str, str]] = set()
+        self._overflow = Overflow(device_id, incoming_queue_size, self._log, clock=clock)
         self._tasks: list[asyncio.Task[None]] = []
         self._closed = False
         self._health = Health(device_id, HealthState.OFFLINE, "not connected yet")
@@ -177,6 +191,7 @@ class CameraSubscriber(PolledDevice[MessageT]):
         tasks, self._tasks = self._tasks, []
         for task in tasks:
             await cancel_and_wait(task)
+        self._overflow.end()
         self._connected.clear()
 
     async def wait_connected(self, timeout_s: float) -> None:
@@ -321,7 +336,8 @@ class CameraSubscriber(PolledDevice[MessageT]):
                     password=self._password,
                     keepalive=self.keepalive_s,
                     timeout=self.connect_timeout_s,
-                    max_queued_incoming_messages=10_000,
+                    max_queued_incoming_messages=self.incoming_queue_size,
+                    queue_type=incoming_queue_type(self._drop_incoming),
                 ) as client:
                     if self.cameras is None:
                         topic = f"{self.topic_root}/+/{self.topic_suffix}"
@@ -336,8 +352,13 @@ class CameraSubscriber(PolledDevice[MessageT]):
                 reason = "the broker closed the connection"
             except aiomqtt.MqttError as exc:
                 reason = f"MQTT: {exc}"
+            self._overflow.end()  # what was queued went with the client
             self._on_disconnected(reason)
             await asyncio.sleep(self.backoff.next_delay_s())
+
+    def _drop_incoming(self) -> None:
+        self.stats.dropped_incoming += 1
+        self._overflow.discarded()
 
     def _on_connected(self) -> None:
         self.stats.connects += 1
@@ -376,6 +397,7 @@ class CameraSubscriber(PolledDevice[MessageT]):
                 async with asyncio.timeout(tick):
                     await self._outbox_ready.wait()
             self._outbox_ready.clear()
+            self._overflow.tick()
             for monitor in list(self._monitors.values()):
                 self._post(monitor.evaluate())
             while self._outbox:

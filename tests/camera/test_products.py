@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -190,3 +192,37 @@ async def test_closing_ends_iteration() -> None:
     assert len(got) == 1
     await source.close()  # safe twice
     assert not asyncio.get_running_loop().is_closed()
+
+
+async def test_a_flood_past_the_incoming_queue_is_counted_and_logged_once_per_burst(
+    mosquitto: Mosquitto, caplog: pytest.LogCaptureFixture
+) -> None:
+    flood = 3000
+    caplog.set_level(logging.INFO)
+    source = ProductsSource(
+        "shelfcams", "127.0.0.1", mosquitto.port, shelves=SHELVES, incoming_queue_size=8
+    )
+    async with source:
+        await source.wait_connected(10)
+        lines = b'{"v": 1, "sightings": []}\n' * flood
+        # mosquitto_pub -l sends one message per line. Run in the foreground on purpose:
+        # the loop is blocked meanwhile, so the broker's messages pile up in the socket
+        # and reach the client faster than they are handled, as after any busy spell.
+        args = ["mosquitto_pub", "-h", "127.0.0.1", "-p", str(mosquitto.port), "-t", TOPIC, "-l"]
+        subprocess.run(args, input=lines, check=True, timeout=20)  # noqa: ASYNC221
+        stats = source.stats
+        await wait_until(lambda: stats.messages + stats.dropped_incoming == flood, what="all")
+        ended = re.compile(r"keeps up again: (\d+) messages discarded")
+        await wait_until(
+            lambda: any(ended.search(r.getMessage()) for r in caplog.records), what="burst end"
+        )
+    assert stats.dropped_incoming > 0
+    assert stats.accepted == stats.messages
+    texts = [r.getMessage() for r in caplog.records]
+    assert not [t for t in texts if "Message queue is full" in t]  # aiomqtt's own, per message
+    queue_lines = [t for t in texts if "incoming MQTT queue" in t]
+    assert len(queue_lines) == 2, queue_lines  # one burst: where it started, what it cost
+    assert queue_lines[0].startswith("shelfcams: incoming MQTT queue full (8 messages)")
+    end = ended.search(queue_lines[1])
+    assert end is not None
+    assert int(end[1]) == stats.dropped_incoming

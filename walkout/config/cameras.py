@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import urllib.parse
-from collections.abc import Collection, Sequence
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -78,33 +77,3 @@ class ShelfCamera(Strict):
         """``(host, port)`` of the broker (port 1883 when the URL gives none)."""
         parts = urllib.parse.urlsplit(self.url)
         return parts.hostname or "127.0.0.1", parts.port or 1883
-
-
-def check_shelf_cameras(
-    shelf_cameras: Sequence[ShelfCamera], shelves: Collection[str], cameras: Collection[str]
-) -> list[str]:
-    """What is wrong with ``shelf_cameras`` against the store's shelves and other cameras.
-
-    Each problem starts with the key it is about (``[1] (id=x).shelf: ...``).
-    """
-    problems: list[str] = []
-    ids: set[str] = set()
-    watched: dict[str, str] = {}
-    for n, camera in enumerate(shelf_cameras):
-        where = f"[{n}] (id={camera.id})"
-        if camera.id in ids:
-            problems.append(f"{where}.id: duplicate id")
-        elif camera.id in cameras:
-            problems.append(f"{where}.id: {camera.id!r} is also in `cameras`: ids are topic names")
-        ids.add(camera.id)
-        if camera.shelf not in shelves:
-            known = ", ".join(sorted(shelves)) or "none"
-            problems.append(f"{where}.shelf: no shelf named {camera.shelf!r} (known: {known})")
-        elif camera.shelf in watched:
-            problems.append(
-                f"{where}.shelf: shelf {camera.shelf} already has camera {watched[camera.shelf]} "
-                "(one camera per shelf: a movement both saw would count twice)"
-            )
-        else:
-            watched[camera.shelf] = camera.id
-    return problems

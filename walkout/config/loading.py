@@ -36,6 +36,7 @@ def _cross_check(cfg: StoreConfig) -> list[tuple[str, str]]:
                 problems.append(
                     (f"cameras[{n}] (id={camera.id}).shelves[{k}]", f"no shelf named {seen!r}")
                 )
+    problems += _cross_check_shelf_cameras(cfg)
     bus_ids = {b.id for b in cfg.modbus.buses}
     profiles: dict[str, ScaleProfile] = {}
     addresses: set[tuple[str, int]] = set()
@@ -91,6 +92,43 @@ def _cross_check(cfg: StoreConfig) -> list[tuple[str, str]]:
                         (f"esl.shelves.{shelf_id}[{k}]", f"tag {tag} is also on {tag_shelf[tag]}")
                     )
                 tag_shelf[tag] = shelf_id
+    return problems
+
+
+def _cross_check_shelf_cameras(cfg: StoreConfig) -> list[tuple[str, str]]:
+    """Shelf cameras on known shelves, one per shelf, ids unique across every camera.
+
+    One camera per shelf because a movement two cameras both saw would count
+    twice as evidence; ids unique across ``cameras`` too because an id is the
+    camera's MQTT topic level, shared by every camera feed.
+    """
+    problems: list[tuple[str, str]] = []
+    shelf_ids = {s.id for s in cfg.shelves}
+    camera_ids = {c.id for c in cfg.cameras}
+    seen: set[str] = set()
+    watched: dict[str, str] = {}
+    for n, camera in enumerate(cfg.shelf_cameras):
+        where = f"shelf_cameras[{n}] (id={camera.id})"
+        if camera.id in seen:
+            problems.append((f"{where}.id", "duplicate id"))
+        elif camera.id in camera_ids:
+            problems.append(
+                (f"{where}.id", f"{camera.id!r} is also in `cameras`: ids are topic names")
+            )
+        seen.add(camera.id)
+        if camera.shelf not in shelf_ids:
+            known = ", ".join(sorted(shelf_ids)) or "none"
+            problems.append((f"{where}.shelf", f"no shelf named {camera.shelf!r} (known: {known})"))
+        elif camera.shelf in watched:
+            problems.append(
+                (
+                    f"{where}.shelf",
+                    f"shelf {camera.shelf} already has camera {watched[camera.shelf]} "
+                    "(one camera per shelf: a movement both saw would count twice)",
+                )
+            )
+        else:
+            watched[camera.shelf] = camera.id
     return problems
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field
 
 from devices.profiles import ScaleProfile, get_profile
-from walkout.config.cameras import Camera, ShelfCamera, check_shelf_cameras
+from walkout.config.cameras import Camera, ShelfCamera
 from walkout.config.errors import Strict
 from walkout.config.esl import EslSection
 from walkout.config.facility import Crac, FacilitySection
@@ -83,22 +83,6 @@ class StoreConfig(Strict):
     mqtt: MqttSection | None = None
     checkout: CheckoutSection | None = None
     vision: VisionSection = Field(default_factory=VisionSection)
-
-    @field_validator("shelf_cameras")
-    @classmethod
-    def _shelf_cameras_known(
-        cls, value: list[ShelfCamera], info: ValidationInfo
-    ) -> list[ShelfCamera]:
-        # Checked here, after `shelves` and `cameras` (declared before it), so a wrong
-        # shelf id is refused when the file is loaded, not when the checkout starts.
-        if "shelves" not in info.data or "cameras" not in info.data:
-            return value  # those are refused on their own
-        shelves = {s.id for s in info.data["shelves"]}
-        cameras = {c.id for c in info.data["cameras"]}
-        problems = check_shelf_cameras(value, shelves, cameras)
-        if problems:
-            raise ValueError("; ".join(problems))
-        return value
 
     def bus(self, bus_id: str) -> TcpBus | RtuBus:
         """The bus with this id."""
