@@ -50,8 +50,6 @@ with ``t_mono`` the arrival time (camera clocks are not trusted for ordering).
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable, Iterable
 from typing import Annotated, Literal, Self
 
 from pydantic import (
@@ -64,8 +62,6 @@ from pydantic import (
     model_validator,
 )
 
-from devices.backoff import Backoff
-from devices.bus import Bus
 from devices.camera.detection import COCO_KEYPOINTS, Detection, PersonDetections
 from devices.camera.quality import QualityLimits
 from devices.camera.subscriber import CAMERA_ID as CAMERA_ID
@@ -226,49 +222,8 @@ class MetadataSource(CameraSubscriber[PersonDetections]):
     topic_suffix = "detections"
     label = "meta"
     noun = "detections"
-
-    def __init__(
-        self,
-        device_id: str,
-        host: str,
-        port: int = 1883,
-        *,
-        cameras: Iterable[str] | None = None,
-        topic_root: str = "walkout/cameras",
-        qos: int = 0,
-        max_payload: int = MAX_PAYLOAD,
-        queue_size: int = 256,
-        incoming_queue_size: int = 10_000,
-        read_timeout_s: float = 10.0,
-        limits: QualityLimits = METADATA_LIMITS,
-        bus: Bus | None = None,
-        backoff: Backoff | None = None,
-        connect_timeout_s: float = 10.0,
-        keepalive_s: int = 30,
-        username: str | None = None,
-        password: str | None = None,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        super().__init__(
-            device_id,
-            host,
-            port,
-            cameras=cameras,
-            topic_root=topic_root,
-            qos=qos,
-            max_payload=max_payload,
-            queue_size=queue_size,
-            incoming_queue_size=incoming_queue_size,
-            read_timeout_s=read_timeout_s,
-            limits=limits,
-            bus=bus,
-            backoff=backoff,
-            connect_timeout_s=connect_timeout_s,
-            keepalive_s=keepalive_s,
-            username=username,
-            password=password,
-            clock=clock,
-        )
+    default_max_payload = MAX_PAYLOAD
+    default_limits = METADATA_LIMITS
 
     def parse(self, camera_id: str, payload: bytes, t_mono: float) -> PersonDetections:
         """One payload as ``PersonDetections`` (:func:`parse_detections`)."""

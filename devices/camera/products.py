@@ -41,18 +41,16 @@ change, which is what the checkout matches sightings against.
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Unpack
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import PydanticCustomError
 
-from devices.backoff import Backoff
-from devices.bus import Bus, Message
+from devices.bus import Message
 from devices.camera.quality import QualityLimits
-from devices.camera.subscriber import CameraSubscriber, PayloadError
+from devices.camera.subscriber import CameraSubscriber, PayloadError, SubscriberOptions
 
 SCHEMA_VERSION = 1
 MAX_PAYLOAD = 16 * 1024
@@ -156,6 +154,8 @@ class ProductsSource(CameraSubscriber[ProductsSeen]):
     topic_suffix = "products"
     label = "products"
     noun = "product sightings"
+    default_max_payload = MAX_PAYLOAD
+    default_limits = PRODUCTS_LIMITS
 
     def __init__(
         self,
@@ -164,46 +164,14 @@ class ProductsSource(CameraSubscriber[ProductsSeen]):
         port: int = 1883,
         *,
         shelves: Mapping[str, str],
-        topic_root: str = "walkout/cameras",
-        qos: int = 0,
-        max_payload: int = MAX_PAYLOAD,
-        queue_size: int = 256,
-        incoming_queue_size: int = 10_000,
-        read_timeout_s: float = 10.0,
-        limits: QualityLimits = PRODUCTS_LIMITS,
-        bus: Bus | None = None,
-        backoff: Backoff | None = None,
-        connect_timeout_s: float = 10.0,
-        keepalive_s: int = 30,
-        username: str | None = None,
-        password: str | None = None,
-        clock: Callable[[], float] = time.monotonic,
+        **options: Unpack[SubscriberOptions],
     ) -> None:
         if not shelves:
             raise ValueError("shelves: expected at least one camera and the shelf it watches")
         for camera, shelf in shelves.items():
             if not isinstance(shelf, str) or not shelf:
                 raise ValueError(f"shelves[{camera!r}]: expected a shelf id, got {shelf!r}")
-        super().__init__(
-            device_id,
-            host,
-            port,
-            cameras=shelves,
-            topic_root=topic_root,
-            qos=qos,
-            max_payload=max_payload,
-            queue_size=queue_size,
-            incoming_queue_size=incoming_queue_size,
-            read_timeout_s=read_timeout_s,
-            limits=limits,
-            bus=bus,
-            backoff=backoff,
-            connect_timeout_s=connect_timeout_s,
-            keepalive_s=keepalive_s,
-            username=username,
-            password=password,
-            clock=clock,
-        )
+        super().__init__(device_id, host, port, cameras=shelves, **options)
         self.shelves = dict(shelves)
 
     def parse(self, camera_id: str, payload: bytes, t_mono: float) -> ProductsSeen:

@@ -31,7 +31,7 @@ from abc import abstractmethod
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
-from typing import ClassVar, Self, TypeVar
+from typing import ClassVar, Self, TypedDict, TypeVar, Unpack
 
 import aiomqtt
 
@@ -80,6 +80,25 @@ class PayloadError(ValueError):
         super().__init__(message)
 
 
+class SubscriberOptions(TypedDict, total=False):
+    """A subscription's options besides its broker and cameras; see :class:`CameraSubscriber`."""
+
+    topic_root: str
+    qos: int
+    max_payload: int
+    queue_size: int
+    incoming_queue_size: int
+    read_timeout_s: float
+    limits: QualityLimits
+    bus: Bus | None
+    backoff: Backoff | None
+    connect_timeout_s: float
+    keepalive_s: int
+    username: str | None
+    password: str | None
+    clock: Callable[[], float]
+
+
 class CameraSubscriber(PolledDevice[MessageT]):
     """One broker's messages of one feed, from the cameras in ``cameras`` (None: any).
 
@@ -99,6 +118,10 @@ class CameraSubscriber(PolledDevice[MessageT]):
     """Short feed name in client identifiers and task names (``meta``, ``products``)."""
     noun: ClassVar[str]
     """What a message carries, for errors (``detections``)."""
+    default_max_payload: ClassVar[int]
+    """The feed's payload limit, bytes, unless ``max_payload`` is given."""
+    default_limits: ClassVar[QualityLimits]
+    """The feed's stall limits, unless ``limits`` is given."""
 
     def __init__(
         self,
@@ -107,22 +130,23 @@ class CameraSubscriber(PolledDevice[MessageT]):
         port: int = 1883,
         *,
         cameras: Iterable[str] | None = None,
-        topic_root: str = "walkout/cameras",
-        qos: int = 0,
-        max_payload: int,
-        queue_size: int = 256,
-        incoming_queue_size: int = 10_000,
-        read_timeout_s: float = 10.0,
-        limits: QualityLimits,
-        bus: Bus | None = None,
-        backoff: Backoff | None = None,
-        connect_timeout_s: float = 10.0,
-        keepalive_s: int = 30,
-        username: str | None = None,
-        password: str | None = None,
-        clock: Callable[[], float] = time.monotonic,
+        **options: Unpack[SubscriberOptions],
     ) -> None:
         super().__init__(device_id)
+        topic_root = options.get("topic_root", "walkout/cameras")
+        qos = options.get("qos", 0)
+        max_payload = options.get("max_payload", self.default_max_payload)
+        queue_size = options.get("queue_size", 256)
+        incoming_queue_size = options.get("incoming_queue_size", 10_000)
+        read_timeout_s = options.get("read_timeout_s", 10.0)
+        limits = options.get("limits", self.default_limits)
+        bus = options.get("bus")
+        backoff = options.get("backoff")
+        connect_timeout_s = options.get("connect_timeout_s", 10.0)
+        keepalive_s = options.get("keepalive_s", 30)
+        username = options.get("username")
+        password = options.get("password")
+        clock = options.get("clock", time.monotonic)
         wanted = None if cameras is None else frozenset(cameras)
         for camera in wanted or ():
             if not CAMERA_ID.match(camera):
