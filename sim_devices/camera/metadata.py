@@ -75,6 +75,7 @@ import aiomqtt
 
 from sim_devices.camera.scene import PersonState
 from sim_devices.camera.view import CameraView
+from sim_devices.mqtt_task import stop_publishing
 
 log = logging.getLogger(__name__)
 
@@ -222,13 +223,7 @@ class MetadataPublisher:
     async def stop(self) -> None:
         """Stop and disconnect; idempotent."""
         task, self._task = self._task, None
-        # aiomqtt awaits through asyncio.wait_for, which on Python 3.11 can swallow a
-        # cancellation that meets a publish confirmation: cancel until the task ends.
-        while task is not None and not task.done():
-            task.cancel()
-            await asyncio.wait({task}, timeout=1.0)
-        if task is not None and not task.cancelled() and task.exception() is not None:
-            log.warning("metadata publisher ended with %r", task.exception())
+        await stop_publishing(task, log)
 
     def offer(self, seq: int, wall_ts: float, people: tuple[PersonState, ...], t: float) -> None:
         """A frame was rendered at monotonic ``t``: publish its detections if one is due."""

@@ -47,6 +47,8 @@ from typing import Any
 
 import aiomqtt
 
+from sim_devices.mqtt_task import stop_publishing
+
 log = logging.getLogger(__name__)
 
 MODES = ("normal", "silent", "garbage", "bad_schema", "oversize")
@@ -167,13 +169,7 @@ class ProductsPublisher:
     async def stop(self) -> None:
         """Stop and disconnect; idempotent."""
         task, self._task = self._task, None
-        # aiomqtt awaits through asyncio.wait_for, which on Python 3.11 can swallow a
-        # cancellation that meets a publish confirmation: cancel until the task ends.
-        while task is not None and not task.done():
-            task.cancel()
-            await asyncio.wait({task}, timeout=1.0)
-        if task is not None and not task.cancelled() and task.exception() is not None:
-            log.warning("products publisher ended with %r", task.exception())
+        await stop_publishing(task, log)
         while not self._queue.empty():
             due = self._queue.get_nowait()
             if not due.done.done():
