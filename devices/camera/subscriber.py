@@ -10,7 +10,7 @@ publish now and then), hands each valid message to one reader through a
 queue that drops the oldest, and publishes it on the bus. The MQTT client's
 own incoming queue (``incoming_queue_size``) discards what arrives while it
 is full; those are counted as ``dropped_incoming`` and logged once per burst
-(:mod:`devices.camera.incoming`), not once per message. A feed only says
+(:mod:`devices.mqtt_incoming`), not once per message. A feed only says
 how a payload becomes a message (:meth:`CameraSubscriber.parse`), which
 may raise :class:`PayloadError`; its ``kind`` is the counter it goes to,
 logged once per camera and kind.
@@ -38,11 +38,11 @@ import aiomqtt
 from devices.backoff import Backoff
 from devices.base import PolledDevice
 from devices.bus import Bus, Message
-from devices.camera.incoming import Overflow, incoming_queue_type
 from devices.camera.quality import CameraMonitor, CameraStatus, QualityLimits
 from devices.camera.worker import cancel_and_wait
 from devices.errors import DeviceConnectionError, DeviceTimeoutError
 from devices.health import Health, HealthChanged, HealthState
+from devices.mqtt_incoming import Overflow, incoming_queue_type
 
 CAMERA_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 

@@ -31,6 +31,7 @@ from devices.crac import CracReading
 from devices.gate.machine import MACHINE_EVENTS
 from devices.gpu import GpuReading
 from devices.health import HealthChanged
+from devices.mqtt_incoming import Overflow, incoming_queue_type
 from devices.mqtt_publish import publish
 from devices.ups.state import UpsReading
 from facility.mqtt_bridge.commands import CommandRejected, parse_command
@@ -52,6 +53,10 @@ BUS_TYPES: tuple[type[Message], ...] = (
 _AUTH_CODES = frozenset({4, 5, 134, 135, 138})
 _OFFLINE_TIMEOUT_S = 2.0
 
+INCOMING_QUEUE_SIZE = 1000
+"""Received messages the client holds before discarding (counted in ``dropped_incoming``,
+logged once per burst, never once per message)."""
+
 
 class BridgeAuthError(Exception):
     """The broker refused our credentials; retrying would only lock the account out."""
@@ -69,6 +74,9 @@ class MqttBridge:
         self.connected = asyncio.Event()
         self.connects = 0
         self.failures = 0
+        self.dropped_incoming = 0
+        """Received messages the client discarded: its incoming queue was full."""
+        self._overflow = Overflow("mqtt-bridge", INCOMING_QUEUE_SIZE, _LOGGER)
         self.last_error: str | None = None
         self.commands_accepted = 0
         self.commands_rejected = 0
@@ -174,8 +182,14 @@ class MqttBridge:
             timeout=s.timeout_s,
             tls_context=tls.context() if tls is not None else None,
             tls_insecure=tls.insecure if tls is not None else None,
-            max_queued_incoming_messages=1000,
+            max_queued_incoming_messages=INCOMING_QUEUE_SIZE,
+            queue_type=incoming_queue_type(self._drop_incoming),
         )
+
+    def _drop_incoming(self) -> None:
+        """A received message found the client's queue full (a flood of commands)."""
+        self.dropped_incoming += 1
+        self._overflow.discarded()
 
     async def _session(self, backoff: Backoff) -> None:
         async with self._client() as client:
@@ -203,6 +217,7 @@ class MqttBridge:
                 for task in tasks:
                     task.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
+                self._overflow.end()  # what was queued went with the client
             for task in done:
                 task.result()
 
@@ -238,6 +253,7 @@ class MqttBridge:
     async def _receiver(self, client: aiomqtt.Client) -> None:
         birth = f"{self.settings.discovery_prefix}/status"
         async for msg in client.messages:
+            self._overflow.tick()
             topic = str(msg.topic)
             if topic == birth:
                 if msg.payload in (b"online", "online"):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
+import subprocess
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -14,6 +16,7 @@ import pytest
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+import facility.mqtt_bridge.bridge as bridge_module
 from devices.bus import Bus
 from devices.crac import CracReading
 from devices.gate.machine import Entered, GateMode, GateModeChanged
@@ -326,3 +329,29 @@ async def test_wrong_credentials_are_a_clear_error(broker: AuthMosquitto) -> Non
     with pytest.raises(BridgeAuthError, match=rf"127.0.0.1:{broker.port} refused user 'walkout'"):
         async with asyncio.timeout(WAIT_S):
             await bridge.run()
+
+
+async def test_a_command_flood_past_the_incoming_queue_is_counted_and_logged_once(
+    broker: AuthMosquitto, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(bridge_module, "INCOMING_QUEUE_SIZE", 8)
+    caplog.set_level(logging.INFO)
+    flood = 2000
+    bridge = MqttBridge(settings(broker.port), Bus())
+    async with running(bridge):
+        lines = b'{"from": "bms"}\n' * flood  # refused (no minutes), each with a reply
+        args = ["mosquitto_pub", "-h", "127.0.0.1", "-p", str(broker.port), "-u", "bms",
+                "-P", USERS["bms"], "-t", "walkout/s1/cmd/demand_response", "-l"]  # fmt: skip
+        # in the foreground on purpose: the loop is blocked meanwhile, so the broker's
+        # messages pile up in the socket and arrive faster than they are handled
+        subprocess.run(args, input=lines, check=True, timeout=20)  # noqa: ASYNC221
+        await wait_until(
+            lambda: bridge.commands_rejected + bridge.dropped_incoming == flood, "every command"
+        )
+    assert bridge.dropped_incoming > 0
+    texts = [r.getMessage() for r in caplog.records]
+    assert not [t for t in texts if "Message queue is full" in t]  # aiomqtt's own, per message
+    queue_lines = [t for t in texts if "incoming MQTT queue" in t]
+    assert len(queue_lines) == 2, queue_lines  # where the burst started, what it cost
+    assert queue_lines[0].startswith("mqtt-bridge: incoming MQTT queue full (8 messages)")
+    assert f": {bridge.dropped_incoming} messages discarded" in queue_lines[1]

@@ -8,7 +8,7 @@ import logging
 import aiomqtt
 import pytest
 
-from devices.camera.incoming import Overflow, incoming_queue_type
+from devices.mqtt_incoming import Overflow, incoming_queue_type
 
 LOGGER = "test.incoming"
 

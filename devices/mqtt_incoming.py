@@ -1,4 +1,4 @@
-"""The MQTT client's incoming queue: bounded, each discard counted, logged once per burst.
+"""An MQTT client's incoming queue: bounded, each discard counted, logged once per burst.
 
 aiomqtt hands received messages to the subscriber through a bounded
 ``asyncio.Queue``. When the subscriber falls behind (the loop was busy,
