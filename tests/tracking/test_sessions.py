@@ -221,6 +221,29 @@ def test_a_track_seen_one_camera_frame_after_the_passage_ended_there_with_a_fram
         assert s.counts["exit_unbound"] == 1
 
 
+@pytest.mark.parametrize("slack_s", [0.05, 0.15, 0.25])
+def test_an_id_switch_between_two_camera_frames_is_continued_whatever_the_exit_slack(
+    slack_s: float,
+) -> None:
+    """At 10 fps the new id's first frame comes 0.1 s after the old id's last one."""
+    s = sessions(ended_slack_s=slack_s)
+    bound_track(s, "S1", "trk-1", 10.0)
+    see(s, "trk-1", 20.0, (5.0, 5.0))  # last seen under this id
+    see(s, "trk-2", 20.1, (5.05, 5.0))
+    assert s.advance(20.8) == [sample_msg("trk-2", "S1", 20.1, (5.05, 5.0))]
+    assert s.counts["track_continued"] == 1
+
+
+def test_a_track_still_seen_after_the_new_one_started_is_not_continued_by_it() -> None:
+    # two people side by side: the new track is someone else, whatever the exit slack
+    s = sessions(ended_slack_s=0.25)
+    bound_track(s, "S1", "trk-1", 10.0)
+    see(s, "trk-2", 20.0, (5.3, 5.0))
+    see(s, "trk-1", 20.1, (5.0, 5.0))  # still seen after trk-2 began, then lost
+    assert s.advance(20.8) == []
+    assert s.counts["track_continued"] == 0
+
+
 def test_ended_slack_may_be_zero_but_not_negative() -> None:
     assert TrackSessionSettings(ended_slack_s=0.0).ended_slack_s == 0.0
     for bad in (-0.01, math.nan, math.inf):

@@ -76,7 +76,8 @@ EXIT_LOOKS = 3
 shows again, and is no longer taken for the one who left."""
 
 ENDED_SLACK_S = 0.05
-"""Default of :attr:`TrackSessionSettings.ended_slack_s`: clock skew alone."""
+"""Clock skew: the default of :attr:`TrackSessionSettings.ended_slack_s`, and the slack
+of a track's continuation (two ids of one tracker, :meth:`TrackSessions._continue_track`)."""
 
 FORGET_AFTER_S = 60.0
 """A track silent this long is forgotten. Exit and continuation decisions look back
@@ -356,26 +357,41 @@ class TrackSessions:
         heapq.heappush(self._timers, (due, self._seq, what))
 
     def _ended(
-        self, end_t: float, near: Point, radius_m: float, *, waiting: bool = False
+        self,
+        end_t: float,
+        near: Point,
+        radius_m: float,
+        *,
+        waiting: bool = False,
+        slack_s: float | None = None,
     ) -> str | None:
         """The bound track, not yet out, whose samples stopped near ``near`` by ``end_t``.
 
         ``waiting``: a track the binder has not decided yet counts as well.
+        ``slack_s``: how long after ``end_t`` its last sample may come
+        (default ``ended_slack_s``, the exit's).
 
         A track still in the store shows a sample within one tracker period
         (``exit_delay_s`` covers it), so a track seen after ``end_t`` did not end.
         The nearest wins; equal distances go to the smaller track id, so the
         answer does not depend on the order tracks arrived in.
         """
-        ended = self._all_ended(end_t, near, radius_m, waiting=waiting)
+        ended = self._all_ended(end_t, near, radius_m, waiting=waiting, slack_s=slack_s)
         return ended[0] if ended else None
 
     def _all_ended(
-        self, end_t: float, near: Point, radius_m: float, *, waiting: bool = False
+        self,
+        end_t: float,
+        near: Point,
+        radius_m: float,
+        *,
+        waiting: bool = False,
+        slack_s: float | None = None,
     ) -> list[str]:
         """Every track :meth:`_ended` could pick, nearest first."""
         lookback_s = self.settings.exit_lookback_s
-        slack_s = self.settings.ended_slack_s
+        if slack_s is None:
+            slack_s = self.settings.ended_slack_s
         found: list[tuple[float, str]] = []
         for track_id, last in self._last.items():
             track = self._tracks[track_id]
@@ -401,12 +417,15 @@ class TrackSessions:
         if track.session_id is not None:
             return []
         first = track.between(-math.inf, math.inf)[0]
-        # the ended track's last sample must come before the new one's first (slack both ways)
+        # the ended track's last sample must come before the new one's first (the clock
+        # skew both ways). Both ids are one tracker's, so the exit's slack for a camera
+        # frame after the door has no part here: a switch between two frames is 0.1 s
         ended = self._ended(
-            start.t_mono - 2 * self.settings.ended_slack_s,
+            start.t_mono - 2 * ENDED_SLACK_S,
             first.body_m,
             self.settings.continue_radius_m,
             waiting=True,
+            slack_s=ENDED_SLACK_S,
         )
         if ended is None:
             if not self._binder.is_candidate(start.track_id):
