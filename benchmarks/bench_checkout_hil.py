@@ -1,7 +1,7 @@
 """Checkout in real time with the shelves in the loop, against accelerated replay of the same run.
 
     .venv/bin/python benchmarks/bench_checkout_hil.py [--duration-s 150] [--scenario quiet]
-        [--cameras] [--box-noise-px 3] [--miss-rate 0.02]
+        [--cameras] [--box-noise-px 3] [--miss-rate 0.02] [--id-switch-rate 0]
 
 The scenario's first ``--duration-s`` seconds of arrivals are simulated once
 (everybody inside then finishes). The run goes through the checkout twice:
@@ -127,7 +127,7 @@ def print_cameras(hil: HilResult) -> None:
         print(
             f"  {cid:<8} floor {w:.2f} x {d:.2f} m at ({x:.2f}, {y:.2f}): {count:>6} messages "
             f"{count / wall_s:5.1f}/s, {sim.get('people', 0)} detections, "
-            f"{sim.get('misses', 0)} missed"
+            f"{sim.get('misses', 0)} missed, {sim.get('id_switches', 0)} id switches"
         )
     c = hil.camera
     print(
@@ -155,8 +155,18 @@ def main() -> None:
     defaults = CameraSetup()
     parser.add_argument("--box-noise-px", type=float, default=defaults.box_noise_px)
     parser.add_argument("--miss-rate", type=float, default=defaults.miss_rate)
+    parser.add_argument(
+        "--id-switch-rate",
+        type=float,
+        default=defaults.id_switch_rate,
+        help="per person and frame, the chance a camera gives the person a new track id",
+    )
     args = parser.parse_args()
-    setup = CameraSetup(box_noise_px=args.box_noise_px, miss_rate=args.miss_rate)
+    setup = CameraSetup(
+        box_noise_px=args.box_noise_px,
+        miss_rate=args.miss_rate,
+        id_switch_rate=args.id_switch_rate,
+    )
     scenario = load_store_scenario(SCENARIOS / f"{args.scenario}.yaml")
     scenario = replace(scenario, duration_s=min(args.duration_s, scenario.duration_s))
     t0 = time.perf_counter()

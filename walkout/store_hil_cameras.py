@@ -105,6 +105,8 @@ class CameraSetup:
     fps: float = CAMERA_FPS
     box_noise_px: float = 3.0
     miss_rate: float = 0.02
+    id_switch_rate: float = 0.0
+    """Per person and frame, the chance that a camera gives the person a new track id."""
     seed: int = 0
     """Camera ``i`` draws its errors from ``seed + i``."""
 
@@ -123,6 +125,8 @@ class CameraSetup:
             raise ValueError(f"fps must be within (0, 100], got {self.fps}")
         if self.box_noise_px < 0 or not 0 <= self.miss_rate <= 1:
             raise ValueError("box_noise_px must be >= 0 and miss_rate within 0..1")
+        if not 0 <= self.id_switch_rate <= 1:
+            raise ValueError(f"id_switch_rate must be within 0..1, got {self.id_switch_rate}")
 
     @property
     def frame_s(self) -> float:
@@ -389,6 +393,8 @@ def camera_process(
             str(setup.box_noise_px),
             "--miss-rate",
             str(setup.miss_rate),
+            "--id-switch-rate",
+            str(setup.id_switch_rate),
             "--mqtt-host",
             "127.0.0.1",
             "--mqtt-port",

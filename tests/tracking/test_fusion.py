@@ -160,6 +160,24 @@ def test_per_camera_id_switch_rejoins_the_same_shopper():
     assert fusion.shopper_of("a", 9) is fusion.shopper_of("a", 1)
 
 
+def test_an_id_switch_rejoins_the_shopper_its_camera_just_lost_not_the_nearest_one():
+    fusion = FloorFusion()
+    # A walks east towards B, who stands still; camera a sees both at first, camera b B
+    fusion.update([obs("a", 1, 0.0, 1.0, 1.0), obs("a", 3, 0.0, 1.6, 1.0)])
+    fusion.update([obs("b", 7, 0.0, 1.6, 1.0)])
+    shopper_a, shopper_b = fusion.shopper_of("a", 1), fusion.shopper_of("b", 7)
+    assert shopper_a is not None
+    assert shopper_b is not None
+    assert shopper_a is not shopper_b
+    for t, x in ((0.1, 1.1), (0.2, 1.15)):  # B is behind a shelf for camera a now
+        fusion.update([obs("a", 1, t, x, 1.0)])
+        fusion.update([obs("b", 7, t, 1.6, 1.0)])
+    # camera a gives A a new id, where B is nearer than A's last position
+    update = fusion.update([obs("a", 2, 0.3, 1.4, 1.0)])
+    assert update.started == ()
+    assert fusion.shopper_of("a", 2) is shopper_a
+
+
 def test_disagreeing_younger_link_is_broken_and_older_keeps_the_id():
     fusion = FloorFusion(FusionSettings(link_break_m=1.0))
     fusion.update([obs("a", 1, 0.0, 1.0, 1.0)])

@@ -223,9 +223,15 @@ class FloorFusion:
         assigned: dict[int, str],
         claimed: set[tuple[str, str]],
     ) -> None:
-        """Greedy nearest-first matching of unlinked observations to gated shoppers."""
+        """Greedy nearest-first matching of unlinked observations to gated shoppers.
+
+        A shopper the observation's own camera saw a moment ago (``fresh_s``)
+        and does not see now under its old id comes first: that camera
+        switched the person's id, and the new id is them, even where another
+        shopper, seen by other cameras, stands nearer.
+        """
         s = self.settings
-        pairs: list[tuple[float, int, str]] = []
+        pairs: list[tuple[bool, float, int, str]] = []
         for i in unlinked:
             obs = observations[i]
             for shopper_id, shopper in self._active.items():
@@ -234,9 +240,11 @@ class FloorFusion:
                 gap_s = max(0.0, obs.t_mono - shopper.last_mono)
                 distance = math.dist(obs.body_m, shopper.position_m)
                 if distance <= s.gate_m + s.max_speed_m_s * gap_s:
-                    pairs.append((distance, i, shopper_id))
+                    seen = shopper.latest.get(obs.camera_id)
+                    lost = seen is not None and obs.t_mono - seen.t_mono <= s.fresh_s
+                    pairs.append((not lost, distance, i, shopper_id))
         pairs.sort()
-        for _, i, shopper_id in pairs:
+        for _, _, i, shopper_id in pairs:
             obs = observations[i]
             if i in assigned or (obs.camera_id, shopper_id) in claimed:
                 continue
