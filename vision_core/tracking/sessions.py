@@ -356,29 +356,6 @@ class TrackSessions:
         due = event_t + looks * self.settings.exit_delay_s
         heapq.heappush(self._timers, (due, self._seq, what))
 
-    def _ended(
-        self,
-        end_t: float,
-        near: Point,
-        radius_m: float,
-        *,
-        waiting: bool = False,
-        slack_s: float | None = None,
-    ) -> str | None:
-        """The bound track, not yet out, whose samples stopped near ``near`` by ``end_t``.
-
-        ``waiting``: a track the binder has not decided yet counts as well.
-        ``slack_s``: how long after ``end_t`` its last sample may come
-        (default ``ended_slack_s``, the exit's).
-
-        A track still in the store shows a sample within one tracker period
-        (``exit_delay_s`` covers it), so a track seen after ``end_t`` did not end.
-        The nearest wins; equal distances go to the smaller track id, so the
-        answer does not depend on the order tracks arrived in.
-        """
-        ended = self._all_ended(end_t, near, radius_m, waiting=waiting, slack_s=slack_s)
-        return ended[0] if ended else None
-
     def _all_ended(
         self,
         end_t: float,
@@ -388,7 +365,17 @@ class TrackSessions:
         waiting: bool = False,
         slack_s: float | None = None,
     ) -> list[str]:
-        """Every track :meth:`_ended` could pick, nearest first."""
+        """The bound tracks, not yet out, whose samples stopped near ``near`` by ``end_t``.
+
+        ``waiting``: a track the binder has not decided yet counts as well.
+        ``slack_s``: how long after ``end_t`` a last sample may come
+        (default ``ended_slack_s``, the exit's).
+
+        A track still in the store shows a sample within one tracker period
+        (``exit_delay_s`` covers it), so a track seen after ``end_t`` did not end.
+        Nearest first; equal distances go to the smaller track id, so the
+        answer does not depend on the order tracks arrived in.
+        """
         lookback_s = self.settings.exit_lookback_s
         if slack_s is None:
             slack_s = self.settings.ended_slack_s
@@ -420,18 +407,19 @@ class TrackSessions:
         # the ended track's last sample must come before the new one's first (the clock
         # skew both ways). Both ids are one tracker's, so the exit's slack for a camera
         # frame after the door has no part here: a switch between two frames is 0.1 s
-        ended = self._ended(
+        candidates = self._all_ended(
             start.t_mono - 2 * ENDED_SLACK_S,
             first.body_m,
             self.settings.continue_radius_m,
             waiting=True,
             slack_s=ENDED_SLACK_S,
         )
-        if ended is None:
+        if not candidates:
             if not self._binder.is_candidate(start.track_id):
                 self.counts["track_not_continued"] += 1
                 _LOGGER.debug("track %s started away from the entry: stays unbound", start.track_id)
             return []
+        ended = candidates[0]
         self._binder.withdraw(start.track_id)
         self.counts["track_continued"] += 1
         self._exited_tracks.add(ended)  # its person goes on under the new id
@@ -561,7 +549,7 @@ class TrackSessions:
             )
             return []
         session_id = self._tracks[track_id].session_id
-        assert session_id is not None  # _ended returns bound tracks only
+        assert session_id is not None  # _all_ended returns bound tracks only
         self._exited_tracks.add(track_id)
         siblings = tuple(t for t in ended[1:] if self._tracks[t].session_id == session_id)
         if siblings:
