@@ -1,9 +1,45 @@
-"""Stopping a simulator's MQTT publishing task, which a single cancel may not stop."""
+"""A simulator's MQTT publishing task: kept connected while it runs, and stopped for sure."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
+
+import aiomqtt
+
+RETRY_S = 0.5
+"""Wait before connecting again after the broker went away or refused."""
+
+
+async def keep_publishing(
+    host: str,
+    port: int,
+    identifier: str,
+    session: Callable[[aiomqtt.Client], Awaitable[None]],
+    *,
+    connected: asyncio.Event,
+    on_connect: Callable[[], None],
+    log: logging.Logger,
+    name: str,
+) -> None:
+    """Run ``session`` on a connected client, connecting again whenever the link fails.
+
+    For ever: cancel the task to stop (:func:`stop_publishing`). ``connected``
+    is set while a client is up; ``on_connect`` is called on each connect
+    (the simulator's counters); ``name`` says whose link it is in the log.
+    """
+    while True:
+        try:
+            async with aiomqtt.Client(host, port, identifier=identifier, keepalive=10) as client:
+                on_connect()
+                connected.set()
+                await session(client)
+        except aiomqtt.MqttError as exc:
+            log.warning("%s: %s; reconnecting", name, exc)
+        finally:
+            connected.clear()
+        await asyncio.sleep(RETRY_S)
 
 
 async def stop_publishing(task: asyncio.Task[None] | None, log: logging.Logger) -> None:

@@ -75,7 +75,7 @@ import aiomqtt
 
 from sim_devices.camera.scene import PersonState
 from sim_devices.camera.view import CameraView
-from sim_devices.mqtt_task import stop_publishing
+from sim_devices.mqtt_task import keep_publishing, stop_publishing
 
 log = logging.getLogger(__name__)
 
@@ -235,19 +235,19 @@ class MetadataPublisher:
         self._wake.set()
 
     async def _run(self) -> None:
-        while True:
-            try:
-                async with aiomqtt.Client(
-                    self.host, self.port, identifier=f"walkout-sim-{self.camera_id}", keepalive=10
-                ) as client:
-                    self.stats.connects += 1
-                    self.connected.set()
-                    await self._publish_loop(client)
-            except aiomqtt.MqttError as exc:
-                log.warning("metadata publisher: %s; reconnecting", exc)
-            finally:
-                self.connected.clear()
-            await asyncio.sleep(0.5)
+        await keep_publishing(
+            self.host,
+            self.port,
+            f"walkout-sim-{self.camera_id}",
+            self._publish_loop,
+            connected=self.connected,
+            on_connect=self._connected,
+            log=log,
+            name="metadata publisher",
+        )
+
+    def _connected(self) -> None:
+        self.stats.connects += 1
 
     async def _publish_loop(self, client: aiomqtt.Client) -> None:
         while True:

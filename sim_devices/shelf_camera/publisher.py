@@ -47,7 +47,7 @@ from typing import Any
 
 import aiomqtt
 
-from sim_devices.mqtt_task import stop_publishing
+from sim_devices.mqtt_task import keep_publishing, stop_publishing
 
 log = logging.getLogger(__name__)
 
@@ -243,22 +243,19 @@ class ProductsPublisher:
         return sent
 
     async def _run(self) -> None:
-        while True:
-            try:
-                async with aiomqtt.Client(
-                    self.host,
-                    self.port,
-                    identifier=f"walkout-sim-shelfcam-{self.camera_id}",
-                    keepalive=10,
-                ) as client:
-                    self.stats.connects += 1
-                    self.connected.set()
-                    await self._publish_loop(client)
-            except aiomqtt.MqttError as exc:
-                log.warning("products publisher: %s; reconnecting", exc)
-            finally:
-                self.connected.clear()
-            await asyncio.sleep(0.5)
+        await keep_publishing(
+            self.host,
+            self.port,
+            f"walkout-sim-shelfcam-{self.camera_id}",
+            self._publish_loop,
+            connected=self.connected,
+            on_connect=self._connected,
+            log=log,
+            name="products publisher",
+        )
+
+    def _connected(self) -> None:
+        self.stats.connects += 1
 
     async def _publish_loop(self, client: aiomqtt.Client) -> None:
         while True:
