@@ -77,11 +77,9 @@ def shelf_camera_hints(config: StoreConfig, planogram: Planogram) -> BusShelfCam
     """
     if not config.shelf_cameras:
         return None
-    hints = BusShelfCameraHints.from_planogram(
+    return BusShelfCameraHints.from_planogram(
         planogram, sorted({c.shelf for c in config.shelf_cameras})
     )
-    assert isinstance(hints, BusShelfCameraHints)  # from_planogram builds cls
-    return hints
 
 
 def shelf_change_service(config: StoreConfig, bus: Bus) -> ShelfChangeService:

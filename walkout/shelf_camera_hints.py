@@ -22,10 +22,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Collection, Mapping
+from typing import Unpack
 
 from devices.bus import Bus, Subscription
 from devices.camera.products import ProductsSeen
 from vision_core.inference.shelf_camera import (
+    HintOptions,
     ProductSighting,
     ShelfCameraError,
     ShelfCameraHints,
@@ -42,21 +44,9 @@ class BusShelfCameraHints(ShelfCameraHints):
     """Shelf-camera hints that read the bus's ``ProductsSeen`` before each answer."""
 
     def __init__(
-        self,
-        shelves: Mapping[str, Collection[str]],
-        *,
-        pad_s: float = 0.5,
-        keep_s: float = 300.0,
-        max_per_shelf: int = 1000,
-        max_confidence: float = 0.99,
+        self, shelves: Mapping[str, Collection[str]], **options: Unpack[HintOptions]
     ) -> None:
-        super().__init__(
-            shelves,
-            pad_s=pad_s,
-            keep_s=keep_s,
-            max_per_shelf=max_per_shelf,
-            max_confidence=max_confidence,
-        )
+        super().__init__(shelves, **options)
         self._subscription: Subscription | None = None
         self.received = 0
         """Sightings taken from the bus and kept."""

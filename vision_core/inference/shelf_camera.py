@@ -44,7 +44,7 @@ import bisect
 import math
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Self, TypedDict, Unpack
 
 from vision_core.inference.planogram import Planogram
 from vision_core.inference.products import CameraHint, Candidate, Items
@@ -104,6 +104,15 @@ def sighting_likelihood(sku: str, confidence: float, items: Items, alternatives:
     return share * confidence + (1.0 - share) * wrong
 
 
+class HintOptions(TypedDict, total=False):
+    """The keyword options of :class:`ShelfCameraHints` (documented there), to pass on."""
+
+    pad_s: float
+    keep_s: float
+    max_per_shelf: int
+    max_confidence: float
+
+
 class ShelfCameraHints:
     """Recent sightings per shelf with a camera; camera hints for product inference.
 
@@ -148,26 +157,13 @@ class ShelfCameraHints:
 
     @classmethod
     def from_planogram(
-        cls,
-        planogram: Planogram,
-        shelf_ids: Iterable[str],
-        *,
-        pad_s: float = 0.5,
-        keep_s: float = 300.0,
-        max_per_shelf: int = 1000,
-        max_confidence: float = 0.99,
-    ) -> ShelfCameraHints:
+        cls, planogram: Planogram, shelf_ids: Iterable[str], **options: Unpack[HintOptions]
+    ) -> Self:
         """Hints for the cameras over ``shelf_ids``, their alternatives from the planogram."""
         shelves = {
             shelf_id: [f.sku for f in planogram.shelf(shelf_id).facings] for shelf_id in shelf_ids
         }
-        return cls(
-            shelves,
-            pad_s=pad_s,
-            keep_s=keep_s,
-            max_per_shelf=max_per_shelf,
-            max_confidence=max_confidence,
-        )
+        return cls(shelves, **options)
 
     @property
     def shelves(self) -> frozenset[str]:
