@@ -53,6 +53,7 @@ def test_single_shopper_take_then_exit_settles_the_receipt(tmp_path: Path):
             evidence=("A1@11.0", "track:t1"),
             confidence=pytest.approx(HAND_2CM, abs=1e-4),
             unit_weight_g=330.0,
+            weighed_g=331.0,  # what the scale measured: this can, not cans in general
         )
         feed_all(engine, walk(11.5, 19.5, {me: away(2.5)}))
         exited, receipt = engine.feed(leave("s1", 20.0))

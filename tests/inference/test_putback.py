@@ -1,12 +1,17 @@
+import math
+
+import numpy as np
 import pytest
 
 from vision_core.inference.putback import (
     HOME_FACTOR,
     RECENT_DECAY,
     CartLine,
+    CartUnit,
     NearbyCart,
     match_putback,
     unit_priors,
+    weighed_units,
 )
 
 from .helpers import change, planogram
@@ -173,3 +178,115 @@ def test_a_shelf_camera_that_saw_the_product_go_down_outweighs_recency():
 def test_a_sighting_confidence_outside_0_1_is_refused(confidence):
     with pytest.raises(ValueError, match="confidence"):
         unit_priors(["crisps-salt"], home_skus=(), seen={"crisps-salt": confidence})
+
+
+# --- units the scale weighed when they were taken ---------------------------------------------
+
+
+def _conditioned(product_g, product_tol, weighed_g, units, scale_tol):
+    """One unit's weight given the sum of ``units`` weighed, by the Gaussian's covariance."""
+    # x = (w_1, ..., w_n, m) with m = sum(w) + e: condition w_1 on m (Schur complement)
+    n = units
+    cov = np.zeros((n + 1, n + 1))
+    cov[:n, :n] = np.eye(n) * product_tol**2
+    cov[:n, n] = cov[n, :n] = product_tol**2
+    cov[n, n] = n * product_tol**2 + scale_tol**2
+    mean = np.array([product_g] * n + [n * product_g])
+    gain = cov[0, n] / cov[n, n]
+    return mean[0] + gain * (weighed_g - mean[n]), math.sqrt(cov[0, 0] - gain * cov[n, 0])
+
+
+@pytest.mark.parametrize(
+    ("units", "weighed_g"), [(1, 172.0), (2, 351.0), (5, 930.0)], ids=["alone", "two", "five"]
+)
+def test_a_weighed_unit_is_its_product_conditioned_on_the_weighing(units, weighed_g):
+    # apples: 180 +- 50 g; the scale: +- 6.8 g
+    (unit, *rest) = weighed_units(
+        "apple",
+        units,
+        unit_weight_g=180.0,
+        weighed_g=weighed_g,
+        weighed_together=units,
+        tolerance_g=50.0,
+        scale_tolerance_g=6.8,
+    )
+    estimate, spread = _conditioned(180.0, 50.0, weighed_g, units, 6.8)
+    assert unit == CartUnit("apple", 180.0, 50.0, pytest.approx(estimate), pytest.approx(spread))
+    assert rest == [unit] * (units - 1)
+    # alone, the apple is known to the scale's error; one of five to most of an apple's spread
+    if units == 1:
+        assert unit.weighed_g == pytest.approx(172.0, abs=0.2)
+        assert unit.weighed_tolerance_g < 6.8
+    if units == 5:
+        assert unit.weighed_tolerance_g > 0.8 * 50.0
+
+
+def test_weighed_units_refuses_more_units_than_were_weighed():
+    with pytest.raises(ValueError, match="3 units left of 2 weighed together"):
+        weighed_units(
+            "apple",
+            3,
+            unit_weight_g=180.0,
+            weighed_g=350.0,
+            weighed_together=2,
+            tolerance_g=50.0,
+            scale_tolerance_g=6.8,
+        )
+
+
+APPLE_AND_YOGHURT = {"apple": 50.0, "yoghurt": 4.0}
+
+
+def _apple_and_yoghurt(weighed):
+    apple = [CartUnit("apple", 180.0)]
+    yoghurt = [CartUnit("yoghurt", 165.0)]
+    if weighed:
+        kw = {"weighed_together": 1, "scale_tolerance_g": 6.8}
+        apple = weighed_units("apple", 1, unit_weight_g=180, weighed_g=171.0, tolerance_g=50, **kw)
+        yoghurt = weighed_units(
+            "yoghurt", 1, unit_weight_g=165, weighed_g=164.0, tolerance_g=4, **kw
+        )
+    return NearbyCart.from_items("s1", 0.3, [*apple, *yoghurt], APPLE_AND_YOGHURT)
+
+
+def test_the_apple_that_was_weighed_at_171_g_comes_back_as_an_apple():
+    # A 171 g arrival: by product weights a yoghurt (165 +- 4) is far likelier than an
+    # apple (180 +- 50); this apple weighed 171 g when it was taken.
+    put = change("C1", +171.5, position_m=0.5)
+    by_product = match_putback(put, [_apple_and_yoghurt(weighed=False)], scale_tolerance_g=6.8)
+    assert by_product.items == (("yoghurt", 1),)
+    by_weighing = match_putback(put, [_apple_and_yoghurt(weighed=True)], scale_tolerance_g=6.8)
+    assert by_weighing.items == (("apple", 1),)
+    assert by_weighing.confidence > 0.7  # the yoghurt weighed 164 g: 7.5 g off, not impossible
+
+
+def test_a_spoilt_weighing_still_lets_its_unit_come_back():
+    # The take was weighed together with another hand's change: 113 g for a 128 g tube.
+    tube = weighed_units(
+        "toothpaste",
+        1,
+        unit_weight_g=120.0,
+        weighed_g=113.0,
+        weighed_together=1,
+        tolerance_g=10.0,
+        scale_tolerance_g=6.8,
+    )
+    cart = NearbyCart.from_items("s1", 0.3, [*tube, ("soap", 108.0)], {"soap": 2.0})
+    result = match_putback(change("C1", +128.5, position_m=0.5), [cart], scale_tolerance_g=6.8)
+    assert result.items == (("toothpaste", 1),)
+    assert result.confidence == pytest.approx(1.0)
+
+
+def test_units_of_one_sku_from_several_weighings_are_one_line_of_the_match():
+    kw = {"unit_weight_g": 180.0, "weighed_together": 1, "tolerance_g": 50.0,
+          "scale_tolerance_g": 6.8}  # fmt: skip
+    units = [
+        *weighed_units("apple", 1, weighed_g=160.0, **kw),
+        *weighed_units("apple", 1, weighed_g=200.0, **kw),
+    ]
+    cart = NearbyCart.from_items("s1", 0.3, units, APPLE_AND_YOGHURT)
+    assert [line.weighed_g for line in cart.lines] == [pytest.approx(160.0, abs=0.5),
+                                                       pytest.approx(200.0, abs=0.5)]  # fmt: skip
+    result = match_putback(change("C1", +360.0, position_m=0.5), [cart], scale_tolerance_g=6.8)
+    assert result.items == (("apple", 2),)
+    assert result.confidence == pytest.approx(1.0)

@@ -1,11 +1,14 @@
+import math
 import sqlite3
 from contextlib import closing
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from devices.gate.machine import Admitted, Entered, Exited
+from vision_core.ledger.carts import Weighing
 from vision_core.ledger.events import (
     AttributionPending,
     AttributionResolved,
@@ -376,3 +379,29 @@ def test_replay_rebuilds_open_sessions_with_pending_and_review(db_path: Path):
         assert set(session.in_review) == {"i1", "i2"}
         assert session.pending == {}
         assert session.credential == "****4321"
+
+
+def test_a_weighing_stays_with_its_line_through_put_backs_and_replay(db_path: Path):
+    # Three apples weighed 540 g together: one goes back, the two left are still 180 g each.
+    with Ledger.open(db_path) as ledger:
+        parent, _ = open_family(ledger)
+        apples = replace(add("fam", "a1", parent, "apple", "0.45", qty=3), weighed_g=540.0)
+        ledger.apply(apples)
+        ledger.apply(put("fam", "p1", parent, "apple"))
+        (line,) = ledger.state.sessions["fam"].lines
+        assert (line.qty, line.weighing) == (2, Weighing(540.0, 3))
+        assert line.weighing.unit_g == 180.0
+        before = ledger.state
+    with Ledger.open(db_path) as again:
+        assert again.state == before
+
+
+@pytest.mark.parametrize("grams", [0.0, -12.0, math.nan, math.inf])
+def test_a_weighing_that_is_no_weight_is_refused_and_not_journaled(
+    ledger: Ledger, db_path: Path, grams: float
+):
+    parent, _ = open_family(ledger)
+    before = journal_rows(db_path)
+    with pytest.raises(LedgerRejected, match="is not one"):
+        ledger.apply(replace(add("fam", "w1", parent, "apple", "0.45"), weighed_g=grams))
+    assert journal_rows(db_path) == before

@@ -105,7 +105,14 @@ from vision_core.inference.attribution import (
 from vision_core.inference.hand_spread import HandSpreadLearner
 from vision_core.inference.planogram import Planogram, PlanogramError
 from vision_core.inference.products import ProductInference, ProductInferrer
-from vision_core.inference.putback import CartMatch, NearbyCart, match_putback, unit_priors
+from vision_core.inference.putback import (
+    CartMatch,
+    CartUnit,
+    NearbyCart,
+    match_putback,
+    unit_priors,
+    weighed_units,
+)
 from vision_core.inference.shelf_camera import ShelfCameraHints
 from vision_core.ledger.carts import Session
 from vision_core.ledger.events import (
@@ -212,6 +219,10 @@ class CheckoutEngine:
         catalog = planogram.catalog()
         self._tolerances_g = {sku: f.unit_tolerance_g for sku, f in catalog.items()}
         self._catalog = catalog
+        # a unit weighed at its take is known to its scale's error; the largest bounds them all
+        self._weighing_tolerance_g = max(
+            (plan.scale_tolerance_g for plan in planogram.shelves.values()), default=0.0
+        )
         self._dwell = DwellDetector(
             self.shelves, dwell_s=self.settings.dwell_s, radius_m=self.settings.dwell_radius_m
         )
@@ -475,6 +486,7 @@ class CheckoutEngine:
                 line_key=item.item_id,
                 evidence=self._evidence(item, attribution, session_id),
                 confidence=best.score,
+                weighed_g=abs(item.change.delta_g),
             )
             return self._decide(item, session_id, lines)
         if shares is not None:
@@ -494,8 +506,15 @@ class CheckoutEngine:
         line_key: str,
         evidence: tuple[str, ...],
         confidence: float,
+        weighed_g: float | None = None,
     ) -> list[LedgerEvent]:
-        """One ``LineAdded`` per SKU of a take, with id ``take:<line_key>:<sku>``."""
+        """One ``LineAdded`` per SKU of a take, with id ``take:<line_key>:<sku>``.
+
+        ``weighed_g``: what the scale measured for the whole take, kept when it
+        is of one SKU (units of several SKUs share one measurement).
+        """
+        items = list(items)
+        weighed = weighed_g if len(items) == 1 else None
         return [
             LineAdded(
                 source=SOURCE,
@@ -509,6 +528,7 @@ class CheckoutEngine:
                 evidence=evidence,
                 confidence=confidence,
                 unit_weight_g=self._catalog[sku].unit_weight_g,
+                weighed_g=weighed,
             )
             for sku, qty in items
         ]
@@ -810,13 +830,24 @@ class CheckoutEngine:
         session = self._open(session_id)
         if session is None:
             return None
-        weighed = [
-            (line.sku, line.unit_weight_g, line.qty)
-            for line in session.lines
-            if line.unit_weight_g is not None
-        ]
-        units = [(sku, weight) for sku, weight, qty in weighed for _ in range(qty)]
-        priors = unit_priors([sku for sku, _, _ in weighed], home, seen)
+        units: list[CartUnit] = []
+        for line in session.lines:
+            if line.unit_weight_g is None:
+                continue  # not from a shelf the planogram weighs
+            if line.weighing is not None:
+                units += weighed_units(
+                    line.sku,
+                    line.qty,
+                    unit_weight_g=line.unit_weight_g,
+                    weighed_g=line.weighing.grams,
+                    weighed_together=line.weighing.units,
+                    tolerance_g=self._tolerances_g.get(line.sku, 0.02 * line.unit_weight_g),
+                    scale_tolerance_g=self._weighing_tolerance_g,
+                )
+            else:
+                units += [CartUnit(line.sku, line.unit_weight_g)] * line.qty
+        taken = [line.sku for line in session.lines if line.unit_weight_g is not None]
+        priors = unit_priors(taken, home, seen)
         return NearbyCart.from_items(
             session_id, distance_m, units, self._tolerances_g, priors=priors
         )

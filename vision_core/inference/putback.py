@@ -13,7 +13,10 @@ Within a cart, weight alone cannot tell two SKUs of one weight apart (salted
 and paprika crisps, 180 g each). What people do can: an item put down on its
 own facing is most likely that facing's product, and someone changing their
 mind puts back what they picked up last (:func:`unit_priors`). A shelf
-camera that saw the product go down says so directly (``seen``).
+camera that saw the product go down says so directly (``seen``). And the
+scale weighed each unit when it was taken: units of a product differ by grams
+(an apple by tens), and a unit weighs the same when it comes back
+(:func:`weighed_units`).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from vision_core.inference.weights import combined_bounds, counts_up_to, gaussian_log_density
 from vision_core.shelf_events import ShelfChange
@@ -38,6 +42,59 @@ class CartLine:
     count: int = 1
     prior: float = 1.0
     """How likely a unit of this line is the one put back, before its weight (relative)."""
+    weighed_g: float | None = None
+    """What the scale measured for this unit when it was taken, if it did (see
+    :func:`weighed_units`), and that measurement's tolerance."""
+    weighed_tolerance_g: float | None = None
+
+
+class CartUnit(NamedTuple):
+    """One unit in a cart; ``tolerance_g`` None: the planogram's for its SKU."""
+
+    sku: str
+    weight_g: float
+    tolerance_g: float | None = None
+    weighed_g: float | None = None
+    weighed_tolerance_g: float | None = None
+
+
+MISWEIGHED = 0.1
+"""Share of takes whose weighing another change on the same scale spoiled (two hands at
+once): such a unit is matched by its product's weight instead."""
+
+
+def weighed_units(
+    sku: str,
+    count: int,
+    *,
+    unit_weight_g: float,
+    weighed_g: float,
+    weighed_together: int,
+    tolerance_g: float,
+    scale_tolerance_g: float,
+) -> list[CartUnit]:
+    """``count`` units of a take the scale weighed: ``weighed_g`` for ``weighed_together`` units.
+
+    Each unit's weight is estimated from its product's (``unit_weight_g``
+    within ``tolerance_g``) and the weighing (within ``scale_tolerance_g``),
+    as a Gaussian conditioned on their sum: one unit weighed alone is known
+    better than either says, a unit of five weighed together little better
+    than its product, and a weighing cruder than a product's spread changes
+    little. The product's own weight and tolerance stay with it: a weighing
+    can be spoilt (:data:`MISWEIGHED`).
+    """
+    if weighed_together < 1 or not 0 <= count <= weighed_together:
+        raise ValueError(f"{count} units left of {weighed_together} weighed together")
+    # tolerances are a fixed number of sigmas: the Gaussian algebra holds in their units
+    product_var, scale_var = tolerance_g**2, scale_tolerance_g**2
+    sum_var = weighed_together * product_var + scale_var
+    if sum_var <= 0.0:
+        return [CartUnit(sku, unit_weight_g, tolerance_g)] * count
+    gain = product_var / sum_var
+    estimate = unit_weight_g + gain * (weighed_g - weighed_together * unit_weight_g)
+    spread = math.sqrt(max(product_var - gain * product_var, 0.0))
+    unit = CartUnit(sku, unit_weight_g, tolerance_g, estimate, spread)
+    return [unit] * count
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,32 +110,43 @@ class NearbyCart:
         cls,
         session_id: str,
         distance_m: float,
-        items: Iterable[tuple[str, float]],
+        items: Iterable[CartUnit | tuple[str, float]],
         tolerances_g: Mapping[str, float],
         default_tolerance_pct: float = 2.0,
         priors: Mapping[str, float] | None = None,
     ) -> NearbyCart:
-        """Group ``(sku, unit_weight_g)`` items into lines.
+        """Group units (``CartUnit`` or ``(sku, unit_weight_g)``) into lines.
 
-        A SKU's tolerance comes from ``tolerances_g`` (the planogram), else
-        ``default_tolerance_pct`` of its weight; its prior from ``priors``
-        (:func:`unit_priors`), else 1.
+        A unit's tolerance is its own, else its SKU's from ``tolerances_g``
+        (the planogram), else ``default_tolerance_pct`` of its weight; its
+        prior from ``priors`` (:func:`unit_priors`), else 1.
         """
         priors = priors or {}
-        counts: dict[tuple[str, float], int] = {}
-        for sku, weight in items:
-            counts[sku, weight] = counts.get((sku, weight), 0) + 1
+        counts: dict[CartUnit, int] = {}
+        for item in items:
+            unit = CartUnit(*item)
+            if unit.tolerance_g is None:
+                tolerance = tolerances_g.get(unit.sku, unit.weight_g * default_tolerance_pct / 100)
+                unit = unit._replace(tolerance_g=tolerance)
+            counts[unit] = counts.get(unit, 0) + 1
         lines = tuple(
             CartLine(
-                sku,
-                weight,
-                tolerances_g.get(sku, weight * default_tolerance_pct / 100),
+                unit.sku,
+                unit.weight_g,
+                unit.tolerance_g or 0.0,
                 count,
-                priors.get(sku, 1.0),
+                priors.get(unit.sku, 1.0),
+                unit.weighed_g,
+                unit.weighed_tolerance_g,
             )
-            for (sku, weight), count in sorted(counts.items())
+            for unit, count in sorted(counts.items(), key=_line_order)
         )
         return cls(session_id, distance_m, lines)
+
+
+def _line_order(entry: tuple[CartUnit, int]) -> tuple[str, float, float, float]:
+    unit = entry[0]
+    return (unit.sku, unit.weight_g, unit.tolerance_g or 0.0, unit.weighed_g or 0.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,13 +241,21 @@ def match_cart(
 
     Combinations are scored by the weight's likelihood times a prior that
     prefers fewer units and fewer SKUs (:data:`COUNT_DECAY`, :data:`MIXED_DECAY`)
-    and units of the lines more likely put back (``CartLine.prior``).
+    and units of the lines more likely put back (``CartLine.prior``). The
+    likelihood of weighed units is their weighing's, or with
+    :data:`MISWEIGHED` their product's; every unit within its product's
+    tolerance is accepted.
     """
     lines = cart.lines
     if not lines:
         return None
     weights = [line.unit_weight_g for line in lines]
     tolerances = [line.tolerance_g for line in lines]
+    weighed = [line.unit_weight_g if line.weighed_g is None else line.weighed_g for line in lines]
+    weighed_tolerances = [
+        line.tolerance_g if line.weighed_tolerance_g is None else line.weighed_tolerance_g
+        for line in lines
+    ]
     limits = [line.count for line in lines]
     scored: list[tuple[float, float, Items]] = []
     for counts in counts_up_to(len(lines), max_items, limits):
@@ -187,21 +263,45 @@ def match_cart(
         residual = weight_g - total
         if abs(residual) > accept:
             continue
-        items = tuple(sorted((line.sku, c) for c, line in zip(counts, lines, strict=True) if c))
+        log_like = gaussian_log_density(residual, sigma)
+        total_w = sigma_w = 0.0
+        chosen = [(c, line) for c, line in zip(counts, lines, strict=True) if c]
+        if any(line.weighed_g is not None for _, line in chosen):
+            total_w, _, sigma_w = combined_bounds(
+                counts, weighed, weighed_tolerances, scale_tolerance_g
+            )
+        if sigma_w > 0.0:  # zero: an error-free weighing has no density; the product decides
+            log_like = _log_mix(
+                math.log(1.0 - MISWEIGHED) + gaussian_log_density(weight_g - total_w, sigma_w),
+                math.log(MISWEIGHED) + log_like,
+            )
+        by_sku: dict[str, int] = {}
+        for c, line in chosen:
+            by_sku[line.sku] = by_sku.get(line.sku, 0) + c
+        items = tuple(sorted(by_sku.items()))
         log_prior = (sum(counts) - 1) * math.log(COUNT_DECAY) + (len(items) - 1) * math.log(
             MIXED_DECAY
         )
-        log_prior += math.fsum(
-            c * math.log(line.prior) for c, line in zip(counts, lines, strict=True) if c
-        )
-        scored.append((gaussian_log_density(residual, sigma) + log_prior, residual, items))
+        log_prior += math.fsum(c * math.log(line.prior) for c, line in chosen)
+        scored.append((log_like + log_prior, residual, items))
     if not scored:
         return None
-    scored.sort(key=lambda s: (-s[0], sum(n for _, n in s[2]), s[2]))
-    top = scored[0][0]
-    total_mass = sum(math.exp(s[0] - top) for s in scored)
-    _, residual, items = scored[0]
-    return CartMatch(cart.session_id, cart.distance_m, items, residual, 1.0 / total_mass)
+    # one SKU count can come from units of several weighings: each is an explanation of it
+    mass: dict[Items, float] = {}
+    top = max(s[0] for s in scored)
+    for log_score, _, items in scored:
+        mass[items] = mass.get(items, 0.0) + math.exp(log_score - top)
+    best = max(mass, key=lambda items: (mass[items], -sum(n for _, n in items), items))
+    residual = min((s for s in scored if s[2] == best), key=lambda s: -s[0])[1]
+    return CartMatch(
+        cart.session_id, cart.distance_m, best, residual, mass[best] / sum(mass.values())
+    )
+
+
+def _log_mix(a: float, b: float) -> float:
+    """log(exp(a) + exp(b)), without overflow."""
+    high, low = max(a, b), min(a, b)
+    return high + math.log1p(math.exp(low - high))
 
 
 def match_putback(

@@ -13,6 +13,7 @@ took fixes the one bill they share).
 from __future__ import annotations
 
 import enum
+import math
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -57,6 +58,26 @@ def check_price(unit_price: Decimal) -> None:
         raise CartError(f"unit price {unit_price} has more than two decimal places")
 
 
+@dataclass(frozen=True, slots=True)
+class Weighing:
+    """``grams`` the scale measured for ``units`` units of a line, taken together.
+
+    Kept as added: a put-back of some of them leaves the rest's mean weight as it was.
+    """
+
+    grams: float
+    units: int
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.grams) and self.grams > 0) or self.units < 1:
+            raise CartError(f"a weighing of {self.grams} g for {self.units} units is not one")
+
+    @property
+    def unit_g(self) -> float:
+        """The mean weight of the units weighed."""
+        return self.grams / self.units
+
+
 @dataclass(slots=True)
 class CartLine:
     """Units of one sku taken by one member, from one add (``line_id``: that event's id)."""
@@ -70,6 +91,8 @@ class CartLine:
     confidence: float
     t_mono: float
     unit_weight_g: float | None = None
+    weighing: Weighing | None = None
+    """What the scale measured when the line was added (see ``LineAdded.weighed_g``)."""
 
     @property
     def amount(self) -> Decimal:

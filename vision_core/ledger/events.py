@@ -70,7 +70,11 @@ class LineAdded(LedgerEvent):
 
     ``evidence``: ids of the shelf events (and frames) that support it;
     ``confidence``: of the attribution to this session, 0..1;
-    ``unit_weight_g``: lets a put-back on another shelf be matched by weight.
+    ``unit_weight_g``: lets a put-back on another shelf be matched by weight;
+    ``weighed_g``: what the scale measured for these units, when the change was
+    this line alone. Units of one product differ (an apple is 155-205 g, a
+    sandwich 230 +- 6 g), and a unit weighs the same when it comes back: the
+    measured weight tells two units of a cart apart where the product's does not.
     """
 
     member: str
@@ -80,6 +84,7 @@ class LineAdded(LedgerEvent):
     evidence: tuple[str, ...]
     confidence: float
     unit_weight_g: float | None = None
+    weighed_g: float | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -244,7 +244,10 @@ class Journal:
 
         Raises :class:`JournalConflict` when the id is stored with other content.
         """
-        kind, payload = encode_event(event)
+        try:
+            kind, payload = encode_event(event)
+        except ValueError:
+            return None  # not a finite number somewhere: append refuses such an event
         try:
             return self._lookup(event.event_id, kind, payload)
         except sqlite3.Error as exc:

@@ -21,7 +21,7 @@ from types import TracebackType
 
 from devices.bus import Message
 from devices.gate.machine import Admitted, Entered, Exited
-from vision_core.ledger.carts import CartError, CartLine, Session, SessionState, redact
+from vision_core.ledger.carts import CartError, CartLine, Session, SessionState, Weighing, redact
 from vision_core.ledger.events import (
     AttributionPending,
     AttributionResolved,
@@ -106,6 +106,7 @@ class LedgerState:
                 confidence=event.confidence,
                 t_mono=event.t_mono,
                 unit_weight_g=event.unit_weight_g,
+                weighing=None if event.weighed_g is None else Weighing(event.weighed_g, event.qty),
             )
             session.check_add(line.sku, line.qty, line.unit_price, line.line_id)
             return lambda: session.add(line)
