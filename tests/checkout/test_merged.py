@@ -7,8 +7,9 @@ from devices.bus import Message
 from vision_core.checkout.merged import split_take
 from vision_core.checkout.messages import ForeignObject
 from vision_core.inference.attribution import AttributionSettings, FloorSample, ShopperTrack
-from vision_core.inference.planogram import parse_planogram
+from vision_core.inference.planogram import Planogram, parse_planogram
 from vision_core.inference.products import ProductInferrer
+from vision_core.inference.split import split_change
 from vision_core.ledger.events import AttributionPending, LineAdded, LinePutBack
 from vision_core.shelf_events import ShelfChange
 
@@ -191,3 +192,97 @@ def test_two_grabs_the_cells_tell_apart_are_still_split() -> None:
         ("t1", (("gum-28", 4),)),
         ("t2", (("sandwich-224", 1),)),
     ]
+
+
+def test_a_take_the_detector_called_one_lift_is_split_when_two_hands_made_it(
+    tmp_path: Path,
+) -> None:
+    # Lifted within one scale sample, a can and a bottle swing as one: the detector cannot
+    # see two lifts. The cells still hold both.
+    with store(tmp_path / "l.db") as engine:
+        feed_all(engine, [*admit("s1", 1.0), *admit("s2", 2.0)])
+        feed_all(engine, walk(9.0, 11.0, {ONE: at_shelf(2.2), TWO: at_shelf(3.0)}))
+        out = engine.feed(replace(merged(BOTH), one_lift=True))
+        assert lines(out) == [("s1", "can-330", 1), ("s2", "bottle-500", 1)]
+
+
+# Water (520 g) on the first half, juice (280 g) on the second; a scale good to 6.8 g.
+WATER_AND_JUICE = parse_planogram(
+    {
+        "shelves": {
+            "A1": {
+                "length_m": 1.2,
+                "scale_tolerance_g": 6.8,
+                "facings": [
+                    {"sku": "water-520", "unit_weight_g": 520, "tolerance_g": 6,
+                     "span_m": [0.0, 0.6], "price": "0.90"},
+                    {"sku": "juice-280", "unit_weight_g": 280, "tolerance_g": 4,
+                     "span_m": [0.6, 1.2], "price": "1.50"},
+                ],
+            }
+        }
+    },
+    "water-and-juice",
+)  # fmt: skip
+
+
+def split_on(
+    planogram: Planogram, change: ShelfChange, tracks: list[ShopperTrack]
+) -> list[tuple[str, tuple[tuple[str, int], ...]]] | None:
+    shares = split_take(
+        change,
+        SHELVES["A1"],
+        tracks,
+        planogram=planogram,
+        inferrer=ProductInferrer(planogram),
+        settings=AttributionSettings(),
+        now_mono=11.0,
+    )
+    return None if shares is None else [(s.hand.track_id, s.products.items) for s in shares]
+
+
+def test_units_go_whole_to_the_hands_whose_cameras_were_centimetres_off() -> None:
+    # A water lifted at 0.40 m and a juice at 0.91 m; the cameras saw the wrists at
+    # 0.35 and 0.89 m. Solved at those positions, the cells give shares that are
+    # neither product. The take as a whole is a water and a juice, and only one way
+    # of giving those two units to the two hands explains the cells.
+    change = lifted((519.9, 0.40), (276.7, 0.91))
+    tracks = hands_at(0.35, 0.89)
+    at_cameras = split_change(change.cell_deltas_g, 1.2, [0.35, 0.89])
+    assert at_cameras is not None
+    water_g, juice_g = (-w for w in at_cameras.weights_g)
+    assert abs(water_g - 520) > 6 + 6.8
+    assert abs(juice_g - 280) > 4 + 6.8
+    assert split_on(WATER_AND_JUICE, change, tracks) == [
+        ("t1", (("water-520", 1),)),
+        ("t2", (("juice-280", 1),)),
+    ]
+
+
+def test_hands_too_close_to_tell_apart_get_no_units_by_guess() -> None:
+    # two packs of gum, two hands 4 cm apart: one pack each, or both to either, fit alike
+    change = lifted((28.3, 0.5), (28.1, 0.52))
+    assert split_on(GUM_AND_SANDWICH, change, hands_at(0.49, 0.53)) is None
+
+
+def test_a_heavy_take_by_one_hand_is_not_cut_between_it_and_a_hand_nearby() -> None:
+    # Three 505 g bags lifted at 0.24 m by one hand (camera: 0.20 m); a neighbour's hand
+    # at 0.50 m took nothing. On a grid of positions 2 cm apart, 1 + 2 bags fitted the
+    # cells better than 3 bags at one hand: a step moves a 1.5 kg load's cells by 75 g.
+    pasta = parse_planogram(
+        {
+            "shelves": {
+                "A1": {
+                    "length_m": 1.2,
+                    "scale_tolerance_g": 6.8,
+                    "facings": [
+                        {"sku": "pasta-505", "unit_weight_g": 505, "tolerance_g": 8,
+                         "span_m": [0.0, 1.2], "price": "1.20"},
+                    ],
+                }
+            }
+        },
+        "pasta",
+    )  # fmt: skip
+    change = lifted((1518.6, 0.2418))
+    assert split_on(pasta, change, hands_at(0.196, 0.505)) is None

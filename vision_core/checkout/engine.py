@@ -60,6 +60,12 @@ share goes on its own bill, with line ids ``take:<item>:<track>:<sku>``.
 The split wins over a confident attribution when it finds movers of
 several sessions (the hand nearest the change's centre of gravity would
 be charged both items), and decides a tie or a change nobody was near.
+Every take of more than one unit is tried, even one the detector found to
+be one lift: two hands lifting within a scale sample swing as one.
+
+A take's line keeps what the scale weighed (``LineAdded.weighed_g``) when
+the change was of one SKU: a put-back of that unit weighs the same, which
+tells it from another SKU of a like weight in the cart.
 
 How near a hand must be is the store's own figure: the engine scores hands
 with the width that its sure cases show (one hand alone at a one-hand
@@ -454,7 +460,8 @@ class CheckoutEngine:
         clear = attribution.decision in (Decision.CONFIDENT, Decision.SESSION)
         # a clear single unit cannot be two hands' take: skip the split (most takes)
         shares = None
-        if not (clear and item.one_hand):
+        single = item.products is not None and sum(q for _, q in item.products.items) == 1
+        if not (clear and single):
             shares = split_take(
                 item.change,
                 self.shelves[item.change.shelf_id],

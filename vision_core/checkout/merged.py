@@ -10,8 +10,18 @@ each share of a take is; each share of a put is matched against the cart of
 the hand that put it down (:func:`split_put`: two put-backs at once are
 otherwise a weight no single cart explains, a foreign object).
 
-A split is billed only when everything agrees, else the attribution's own
-decision stands (wait, then review):
+A take is split one of two ways, and billed only when everything agrees,
+else the attribution's own decision stands (wait, then review):
+
+*Units given out whole* (:func:`_assigned_units`), when the whole change is
+one confident product combination and two bound hands of different groups
+were at the edge: each way of giving its units to the two hands is weighed
+by how well it explains the cells, with each hand's load anywhere near where
+its camera saw it (the likelihood averaged over those places), and billed
+when one way has a posterior of at least ``MIN_ASSIGNMENT_POSTERIOR``, gives
+both hands units and leaves no misfit the units' spread cannot explain.
+
+*Grams solved from the cells* (the lever split), otherwise:
 
 - the hands are the tracks whose wrists were at the shelf's front edge in
   the event window (scored against the whole edge, not the centre), each
@@ -36,8 +46,10 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+
+import numpy as np
 
 from vision_core.inference.attribution import (
     AttributionSettings,
@@ -46,10 +58,11 @@ from vision_core.inference.attribution import (
     TrackScore,
     attribute,
 )
-from vision_core.inference.planogram import Planogram, ShelfPlan
-from vision_core.inference.products import ProductInference, ProductInferrer
+from vision_core.inference.planogram import Facing, Planogram, ShelfPlan
+from vision_core.inference.products import Items, ProductInference, ProductInferrer
 from vision_core.inference.putback import CartMatch, NearbyCart, match_cart
-from vision_core.inference.split import DEFAULT_MIN_SINGULAR, LoadSplit, split_change
+from vision_core.inference.split import DEFAULT_MIN_SINGULAR, LoadSplit, lever_matrix, split_change
+from vision_core.inference.weights import TOLERANCE_SIGMAS
 from vision_core.shelf_events import ShelfChange
 
 RESIDUAL_SHARE = 0.1
@@ -57,6 +70,15 @@ RESIDUAL_SHARE = 0.1
 
 POSITION_SEARCH_M = 0.12
 """How far from the camera's wrist position a hand's load is looked for (3 sigma of a wrist)."""
+
+MIN_ASSIGNMENT_POSTERIOR = 0.95
+"""How sure a way of giving a take's units to two hands must be to be billed."""
+
+MIN_LOAD_STEP_M = 0.0005
+"""Finest step of that search (a 3 kg load on cells 0.4 m apart, 4 g per cell)."""
+
+MISFIT_SIGMAS = 3.0
+"""A best way whose cells misfit by more than this many sigmas leaves a load unexplained."""
 
 REFINE_BELOW_G = 5.0
 """A split whose misfit per cell is already this small is not searched further."""
@@ -89,6 +111,24 @@ def split_take(
     plan = planogram.shelves.get(change.shelf_id)
     if plan is None:
         return None
+    tracks = list(tracks)
+    shares = _assigned_units(change, shelf, tracks, plan, inferrer, settings, now_mono)
+    if shares is None:
+        shares = _lever_shares(change, shelf, tracks, plan, planogram, inferrer, settings, now_mono)
+    return shares
+
+
+def _lever_shares(
+    change: ShelfChange,
+    shelf: ShelfLocation,
+    tracks: list[ShopperTrack],
+    plan: ShelfPlan,
+    planogram: Planogram,
+    inferrer: ProductInferrer,
+    settings: AttributionSettings,
+    now_mono: float,
+) -> list[HandShare] | None:
+    """Shares solved from the cells at the hands' positions, each then read as products."""
     movers = _movers(change, shelf, tracks, plan, settings, now_mono)
     if movers is None:
         return None
@@ -174,13 +214,7 @@ def _movers(
     cells = len(change.cell_deltas_g)
     if cells < 2 or not plan.facings:
         return None
-    along_edge = dataclasses.replace(change, position_m=None)
-    scored = attribute(along_edge, shelf, tracks, now_mono=now_mono, settings=settings)
-    hands = [
-        c
-        for c in scored.candidates
-        if c.by_hand and c.point_m is not None and c.score >= settings.min_score
-    ]
+    hands = _hands_at_edge(change, shelf, tracks, settings, now_mono)
     if len(hands) < 2 or len(hands) >= cells or any(h.session_id is None for h in hands):
         return None
     positions = [shelf.position_of(h.point_m) for h in hands if h.point_m is not None]
@@ -199,6 +233,85 @@ def _movers(
             return None  # a put inside a take, or the other way: the hands do not explain it
         movers.append((hand, position, weight))
     return movers or None
+
+
+def _hands_at_edge(
+    change: ShelfChange,
+    shelf: ShelfLocation,
+    tracks: Iterable[ShopperTrack],
+    settings: AttributionSettings,
+    now_mono: float,
+) -> list[TrackScore]:
+    """Tracks whose wrists were at the shelf's front edge in the event window, best first."""
+    along_edge = dataclasses.replace(change, position_m=None)
+    scored = attribute(along_edge, shelf, tracks, now_mono=now_mono, settings=settings)
+    return [
+        c
+        for c in scored.candidates
+        if c.by_hand and c.point_m is not None and c.score >= settings.min_score
+    ]
+
+
+def _assigned_units(
+    change: ShelfChange,
+    shelf: ShelfLocation,
+    tracks: list[ShopperTrack],
+    plan: ShelfPlan,
+    inferrer: ProductInferrer,
+    settings: AttributionSettings,
+    now_mono: float,
+) -> list[HandShare] | None:
+    """Two hands' shares of a take whose products are known: the units, given out whole.
+
+    Solving the cells for each hand's grams amplifies the cameras' error on
+    the hands' positions: a water bottle and a juice taken side by side come
+    out tens of grams off, neither a product, and the lever split is
+    refused. But the whole change is one confident combination (a water and
+    a juice), and units are not cut: each way of giving them to the two
+    hands is weighed (see the module), all to one hand included, and a way
+    is kept only when it alone explains the cells. When all to one hand
+    wins, or nothing wins, the attribution decides; so do two hands too
+    close together for the cells to tell apart, as every way fits alike.
+    """
+    cells = len(change.cell_deltas_g)
+    if cells < 3 or not plan.facings:  # a spare cell, as for the lever split
+        return None
+    whole = inferrer.infer(change)
+    if whole.unknown or whole.tied or sum(qty for _, qty in whole.items) < 2:
+        return None
+    hands = _hands_at_edge(change, shelf, tracks, settings, now_mono)
+    if len(hands) != 2 or any(h.session_id is None or h.point_m is None for h in hands):
+        return None
+    if hands[0].session_id == hands[1].session_id:
+        return None  # one bill either way
+    seen_m = [shelf.position_of(h.point_m) for h in hands if h.point_m is not None]
+    catalog = {f.sku: f for f in plan.facings}
+    sign = math.copysign(1.0, change.delta_g)
+    # per cell: the scale's error and the units' own spread, shared out over the cells
+    spread_g2 = (plan.scale_tolerance_g / TOLERANCE_SIGMAS) ** 2 + math.fsum(
+        (catalog[sku].unit_tolerance_g / TOLERANCE_SIGMAS) ** 2 * qty for sku, qty in whole.items
+    )
+    cell_sigma_g = math.sqrt(spread_g2 / cells)
+    fits: list[tuple[float, float, Items, Items]] = []
+    for first in _sub_combinations(whole.items):
+        second = _minus(whole.items, first)
+        grams = (sign * _nominal_g(first, catalog), sign * _nominal_g(second, catalog))
+        log_likelihood, misfit_g = _fit_of_loads(
+            change.cell_deltas_g, shelf.length_m, seen_m, grams, cell_sigma_g
+        )
+        fits.append((log_likelihood, misfit_g, first, second))
+    fits.sort(key=lambda fit: -fit[0])
+    best, misfit_g, first, second = fits[0]
+    posterior = 1.0 / math.fsum(math.exp(fit[0] - best) for fit in fits)
+    if not first or not second or misfit_g > MISFIT_SIGMAS * cell_sigma_g:
+        return None  # one hand's work, or a load the two hands do not explain
+    if posterior < MIN_ASSIGNMENT_POSTERIOR:
+        return None
+    shares = []
+    for hand, position, part in zip(hands, seen_m, (first, second), strict=True):
+        weight_g = sign * _nominal_g(part, catalog)
+        shares.append(HandShare(hand, position, weight_g, _inferred(part, whole, weight_g)))
+    return shares
 
 
 def _one_grab_explains(
@@ -246,3 +359,63 @@ def _best_fit(
         if split is not None and split.residual_rms_g < best.residual_rms_g:
             best_positions, best = positions, split
     return best_positions, best
+
+
+def _sub_combinations(items: Items) -> list[Items]:
+    """Every part of ``items`` (SKU counts), from none to all of them."""
+    ranges = [range(qty + 1) for _, qty in items]
+    return [
+        tuple((sku, n) for (sku, _), n in zip(items, counts, strict=True) if n)
+        for counts in itertools.product(*ranges)
+    ]
+
+
+def _minus(items: Items, part: Items) -> Items:
+    taken = dict(part)
+    return tuple((sku, qty - taken.get(sku, 0)) for sku, qty in items if qty > taken.get(sku, 0))
+
+
+def _nominal_g(items: Items, facings: Mapping[str, Facing]) -> float:
+    return math.fsum(facings[sku].unit_weight_g * qty for sku, qty in items)
+
+
+def _fit_of_loads(
+    cell_deltas_g: Sequence[float],
+    length_m: float,
+    seen_m: Sequence[float],
+    grams: Sequence[float],
+    cell_sigma_g: float,
+) -> tuple[float, float]:
+    """``(log-likelihood, best misfit per cell)`` of two loads of ``grams`` on the cells.
+
+    Each load lies within ``POSITION_SEARCH_M`` of its hand as the camera saw
+    it (a third of that is a wrist's sigma); the cells carry ``cell_sigma_g``
+    each. The likelihood is averaged over the positions, not maximised:
+    two loads placed freely fit any cells a little better than one, and a
+    hand that took nothing fits wherever it was.
+    """
+    cells = np.asarray(cell_deltas_g, dtype=np.float64)
+    # fine enough that a heavy load's cells move by less than their sigma per step
+    gap_m = length_m / max(len(cells) - 1, 1)
+    heaviest_g = max(max(abs(g) for g in grams), 1.0)
+    step_m = min(max(cell_sigma_g * gap_m / heaviest_g, MIN_LOAD_STEP_M), POSITION_STEP_M)
+    steps = math.ceil(POSITION_SEARCH_M / step_m)
+    offsets = np.arange(-steps, steps + 1) * (POSITION_SEARCH_M / steps)
+    # cells x positions: each hand's load at each position it may have reached
+    loads = [
+        lever_matrix(len(cells), length_m, list(np.clip(seen + offsets, 0.0, length_m))) * load
+        for seen, load in zip(seen_m, grams, strict=True)
+    ]
+    misfit = loads[0][:, :, None] + loads[1][:, None, :] - cells[:, None, None]
+    squared = np.sum(misfit**2, axis=0)
+    prior = np.exp(-0.5 * (offsets / (POSITION_SEARCH_M / 3)) ** 2)
+    weight = np.outer(prior, prior) / (prior.sum() ** 2)
+    log_fit = -squared / (2 * cell_sigma_g**2)
+    top = float(log_fit.max())
+    log_likelihood = top + math.log(float(np.sum(weight * np.exp(log_fit - top))))
+    return log_likelihood, math.sqrt(float(squared.min()) / len(cells))
+
+
+def _inferred(part: Items, whole: ProductInference, weight_g: float) -> ProductInference:
+    """A hand's share of a whole inference, as sure as the whole."""
+    return dataclasses.replace(whole, weight_g=weight_g, items=part, candidates=())
