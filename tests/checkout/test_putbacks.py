@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from vision_core.checkout.engine import split_by_member
+from vision_core.checkout.engine import CheckoutEngine, split_by_member
 from vision_core.checkout.messages import ForeignObject
 from vision_core.ledger.events import (
     AttributionPending,
@@ -16,7 +16,20 @@ from vision_core.ledger.events import (
     ReviewRequested,
 )
 
-from .scenario import admit, at_shelf, away, feed_all, leave, shelf_change, store, walk
+from .scenario import (
+    AT_EXIT,
+    PLANOGRAM,
+    SHELVES,
+    admit,
+    at_shelf,
+    away,
+    feed_all,
+    leave,
+    open_ledger,
+    shelf_change,
+    store,
+    walk,
+)
 
 
 def test_group_child_takes_parent_puts_back_one_bill(tmp_path: Path):
@@ -145,3 +158,28 @@ def test_put_by_a_hand_whose_cart_lacks_it_leaves_the_one_nearby_cart_that_has_i
         (back,) = engine.feed(shelf_change("C1", +330.0, 0.5, 20.0, 21.0))
         assert isinstance(back, LinePutBack)
         assert (back.session_id, back.member, back.sku) == ("s2", "s2/1", "can-330")
+
+
+def test_a_put_the_hands_leave_tied_goes_to_the_cart_whose_unit_weighed_that(tmp_path: Path):
+    # As above, on a scale good to 2 g: s1's can weighed 326 g when taken, s2's 334 g.
+    # 334 g arrives between both hands: s2's can, by its weight.
+    weighing = PLANOGRAM.model_copy(
+        update={
+            "shelves": {
+                shelf_id: plan.model_copy(update={"scale_tolerance_g": 2.0})
+                for shelf_id, plan in PLANOGRAM.shelves.items()
+            }
+        }
+    )
+    one, two = ("t1", "s1", "s1/1"), ("t2", "s2", "s2/1")
+    with open_ledger(tmp_path / "l.db") as ledger:
+        engine = CheckoutEngine(ledger, weighing, SHELVES, AT_EXIT)
+        feed_all(engine, [*admit("s1", 1.0), *admit("s2", 2.0)])
+        feed_all(engine, walk(9.0, 11.0, {one: at_shelf(2.3), two: away(6.9)}))
+        engine.feed(shelf_change("A1", -326.0, 0.3, 10.0, 11.0))
+        feed_all(engine, walk(11.5, 14.0, {one: away(2.3), two: at_shelf(2.1)}))
+        engine.feed(shelf_change("A1", -334.0, 0.1, 12.5, 13.5))
+        feed_all(engine, walk(14.5, 21.0, {one: at_shelf(6.5), two: at_shelf(6.52)}))
+        (back,) = engine.feed(shelf_change("C1", +334.0, 0.5, 20.0, 21.0))
+        assert isinstance(back, LinePutBack)
+        assert (back.session_id, back.sku, back.qty) == ("s2", "can-330", 1)

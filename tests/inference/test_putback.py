@@ -9,6 +9,7 @@ from vision_core.inference.putback import (
     CartLine,
     CartUnit,
     NearbyCart,
+    likeliest_cart,
     match_putback,
     unit_priors,
     weighed_units,
@@ -290,3 +291,38 @@ def test_units_of_one_sku_from_several_weighings_are_one_line_of_the_match():
     result = match_putback(change("C1", +360.0, position_m=0.5), [cart], scale_tolerance_g=6.8)
     assert result.items == (("apple", 2),)
     assert result.confidence == pytest.approx(1.0)
+
+
+def _water_or_beer(put_g):
+    """Two carts side by side: a water weighed at 524 g in one, a beer at 544 g in the other."""
+    kw = {"weighed_together": 1, "scale_tolerance_g": 6.8}
+    water = weighed_units("water", 1, unit_weight_g=520, weighed_g=524.0, tolerance_g=6, **kw)
+    beer = weighed_units("beer", 1, unit_weight_g=540, weighed_g=544.0, tolerance_g=8, **kw)
+    carts = [
+        NearbyCart.from_items("s2", 0.02, water, {}),
+        NearbyCart.from_items("s3", 0.08, beer, {}),
+    ]
+    return match_putback(change("C1", put_g, position_m=0.0), carts, scale_tolerance_g=6.8)
+
+
+def test_the_weight_gives_a_put_the_hands_leave_tied_to_the_cart_that_explains_it():
+    result = _water_or_beer(+526.0)
+    assert [m.session_id for m in result.matches] == ["s2", "s3"]  # both carts fit
+    chosen = likeliest_cart(result.matches, {"s2": 0.99, "s3": 0.87})
+    assert chosen is not None
+    assert (chosen.session_id, chosen.items) == ("s2", (("water", 1),))
+    # the hands still count: with s2's hand nowhere near, the beer cart's 18 g misfit wins
+    assert likeliest_cart(result.matches, {"s2": 1e-9, "s3": 0.9}).session_id == "s3"
+
+
+def test_like_units_of_like_weight_leave_the_carts_tied():
+    kw = {"weighed_together": 1, "scale_tolerance_g": 6.8, "unit_weight_g": 520, "tolerance_g": 6}
+    carts = [
+        NearbyCart.from_items("s1", 0.02, weighed_units("water", 1, weighed_g=523.0, **kw), {}),
+        NearbyCart.from_items("s2", 0.03, weighed_units("water", 1, weighed_g=524.0, **kw), {}),
+    ]
+    result = match_putback(change("C1", +523.5, position_m=0.0), carts, scale_tolerance_g=6.8)
+    assert len(result.matches) == 2
+    assert likeliest_cart(result.matches, {"s1": 0.9, "s2": 0.9}) is None
+    # a session without a hand score is no candidate
+    assert likeliest_cart(result.matches, {"s1": 0.9}).session_id == "s1"

@@ -115,6 +115,7 @@ from vision_core.inference.putback import (
     CartMatch,
     CartUnit,
     NearbyCart,
+    likeliest_cart,
     match_putback,
     unit_priors,
     weighed_units,
@@ -572,14 +573,7 @@ class CheckoutEngine:
             max_items=self.settings.max_putback_items,
             scale_tolerance_g=self._scale_tolerance_g(item.change.shelf_id),
         )
-        matches: list[CartMatch] = []
-        if not result.foreign:
-            assert result.session_id is not None
-            assert result.residual_g is not None
-            first = CartMatch(
-                result.session_id, 0.0, result.items, result.residual_g, result.confidence
-            )
-            matches = [first, *result.also]
+        matches = result.matches
         chosen: CartMatch | None = None
         by_hand = attribution.decision in (Decision.CONFIDENT, Decision.SESSION)
         for match in matches:
@@ -587,6 +581,8 @@ class CheckoutEngine:
                 chosen = match
         if chosen is None and len(matches) == 1:
             chosen = matches[0]
+        if chosen is None and len(matches) > 1:
+            chosen = likeliest_cart(matches, _hand_scores(attribution))
         if chosen is not None:
             best = _best_of(attribution, chosen.session_id)
             lines: list[LedgerEvent] = [
@@ -882,6 +878,16 @@ class CheckoutEngine:
                 del self._tracks[track_id]
                 self._members.pop(track_id, None)
                 self._dwell.forget(track_id)
+
+
+def _hand_scores(attribution: Attribution) -> dict[str, float]:
+    """Each bound session's best track score for the change."""
+    scores: dict[str, float] = {}
+    for candidate in attribution.candidates:
+        if candidate.session_id is not None:
+            best = scores.get(candidate.session_id, 0.0)
+            scores[candidate.session_id] = max(best, candidate.score)
+    return scores
 
 
 def _best_of(attribution: Attribution, session_id: str) -> TrackScore:

@@ -151,13 +151,19 @@ def _line_order(entry: tuple[CartUnit, int]) -> tuple[str, float, float, float]:
 
 @dataclass(frozen=True, slots=True)
 class CartMatch:
-    """The best explanation of the put by one cart."""
+    """The best explanation of the put by one cart.
+
+    ``log_evidence``: how likely the cart makes the weight that arrived, over
+    all its combinations (log of their summed likelihood times prior); carts
+    compare by it when no hand tells whose put it was.
+    """
 
     session_id: str
     distance_m: float
     items: Items
     residual_g: float
     confidence: float
+    log_evidence: float = -math.inf
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +181,18 @@ class PutbackMatch:
     residual_g: float | None
     confidence: float
     also: tuple[CartMatch, ...]
+    log_evidence: float = -math.inf
+    """The chosen cart's (see ``CartMatch``)."""
+
+    @property
+    def matches(self) -> list[CartMatch]:
+        """Every cart that explains the put, the chosen one first."""
+        if self.session_id is None or self.residual_g is None:
+            return []
+        first = CartMatch(
+            self.session_id, 0.0, self.items, self.residual_g, self.confidence, self.log_evidence
+        )
+        return [first, *self.also]
 
     @property
     def foreign(self) -> bool:
@@ -293,8 +311,9 @@ def match_cart(
         mass[items] = mass.get(items, 0.0) + math.exp(log_score - top)
     best = max(mass, key=lambda items: (mass[items], -sum(n for _, n in items), items))
     residual = min((s for s in scored if s[2] == best), key=lambda s: -s[0])[1]
+    total = sum(mass.values())
     return CartMatch(
-        cart.session_id, cart.distance_m, best, residual, mass[best] / sum(mass.values())
+        cart.session_id, cart.distance_m, best, residual, mass[best] / total, top + math.log(total)
     )
 
 
@@ -334,4 +353,35 @@ def match_putback(
         first.residual_g,
         first.confidence,
         tuple(matches[1:]),
+        first.log_evidence,
     )
+
+
+CART_POSTERIOR = 0.95
+"""How sure a cart must be, by the weight and the hands together, to take a put the
+hands alone leave tied."""
+
+
+def likeliest_cart(
+    matches: Sequence[CartMatch], hand_scores: Mapping[str, float]
+) -> CartMatch | None:
+    """The cart whose units and hand make the put far likelier than any other's, or None.
+
+    Two shoppers side by side whose carts both hold a water: the hands tie.
+    But one water was weighed at 524 g when it was taken and the other
+    cart's nearest fit is a beer 15 g off: the weight says whose it was.
+    Each cart is weighed by its evidence (``CartMatch.log_evidence``) times
+    its session's best hand score; the best is kept when its posterior
+    reaches :data:`CART_POSTERIOR`. Two carts with a like unit of a like
+    weight stay tied (review).
+    """
+    weighed = [
+        (match.log_evidence + math.log(hand_scores[match.session_id]), match)
+        for match in matches
+        if hand_scores.get(match.session_id, 0.0) > 0.0 and math.isfinite(match.log_evidence)
+    ]
+    if not weighed:
+        return None
+    best_log, best = max(weighed, key=lambda pair: pair[0])
+    posterior = 1.0 / math.fsum(math.exp(log - best_log) for log, _ in weighed)
+    return best if posterior >= CART_POSTERIOR else None
