@@ -50,8 +50,9 @@ How a shelf change is decided (never by a guess):
   no session is).
 - put: matched by weight against the carts of the shoppers near it
   (``match_putback``), whatever shelf it lands on. The attributed session's
-  cart if it explains the weight, else the only cart that does; several
-  carts and no hand to choose waits, then review; no cart at ``wait_s`` is a
+  cart if it explains the weight, else the only cart that does, else the
+  one whose units and hand make the weight far likelier (``likeliest_cart``);
+  several carts still tied wait, then review; no cart at ``wait_s`` is a
   ``ForeignObject``.
 
 A take that several hands made is split between them by the load cells

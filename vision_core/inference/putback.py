@@ -5,9 +5,10 @@ shelf, nearest first: the first cart holding units whose weights explain the
 increase within their tolerances (see ``weights``) gives them back. The
 shelf it lands on does not matter; a can put down among the crisps still
 leaves the cart it was in. Other carts that could also explain it are
-listed, so a put-back between two nearby carts can be reviewed. Nothing
-matching in any cart is a foreign object (``foreign``): the caller raises an
-alert.
+listed, so a put-back between two nearby carts can be reviewed, or given to
+the one whose units make the weight far likelier (:func:`likeliest_cart`).
+Nothing matching in any cart is a foreign object (``foreign``): the caller
+raises an alert.
 
 Within a cart, weight alone cannot tell two SKUs of one weight apart (salted
 and paprika crisps, 180 g each). What people do can: an item put down on its
