@@ -286,3 +286,29 @@ def test_a_heavy_take_by_one_hand_is_not_cut_between_it_and_a_hand_nearby() -> N
     )  # fmt: skip
     change = lifted((1518.6, 0.2418))
     assert split_on(pasta, change, hands_at(0.196, 0.505)) is None
+
+
+def test_two_of_three_hands_at_a_board_get_a_loaf_each() -> None:
+    # Loaves lifted at 0.30 and 0.70 m; a third shopper's hand was at the board too
+    # (1.0 m) and took nothing. The cameras saw the first taker 6 cm off, at 0.36 m:
+    # solved at those places, the cells give shares that are not loaves.
+    bread = parse_planogram(
+        {
+            "shelves": {
+                "A1": {
+                    "length_m": 1.2,
+                    "scale_tolerance_g": 6.8,
+                    "facings": [
+                        {"sku": "bread-500", "unit_weight_g": 500, "tolerance_g": 24,
+                         "span_m": [0.0, 1.2], "price": "2.30"},
+                    ],
+                }
+            }
+        },
+        "bread",
+    )  # fmt: skip
+    change = lifted((497.2, 0.30), (489.6, 0.70))
+    assert sorted(split_on(bread, change, hands_at(0.36, 0.70, 1.0)) or []) == [
+        ("t1", (("bread-500", 1),)),
+        ("t2", (("bread-500", 1),)),
+    ]

@@ -14,12 +14,13 @@ A take is split one of two ways, and billed only when everything agrees,
 else the attribution's own decision stands (wait, then review):
 
 *Units given out whole* (:func:`_assigned_units`), when the whole change is
-one confident product combination and two bound hands of different groups
-were at the edge: each way of giving its units to the two hands is weighed
-by how well it explains the cells, with each hand's load anywhere near where
-its camera saw it (the likelihood averaged over those places), and billed
-when one way has a posterior of at least ``MIN_ASSIGNMENT_POSTERIOR``, gives
-both hands units and leaves no misfit the units' spread cannot explain.
+one confident product combination and two or three bound hands, of at least
+two groups, were at the edge: each way of giving its units to the hands is
+weighed by how well it explains the cells, with each hand's load anywhere
+near where its camera saw it (the likelihood averaged over those places),
+and billed when one way has a posterior of at least
+``MIN_ASSIGNMENT_POSTERIOR``, gives units to two groups and leaves no misfit
+the units' spread cannot explain.
 
 *Grams solved from the cells* (the lever split), otherwise:
 
@@ -71,11 +72,17 @@ RESIDUAL_SHARE = 0.1
 POSITION_SEARCH_M = 0.12
 """How far from the camera's wrist position a hand's load is looked for (3 sigma of a wrist)."""
 
+MAX_ASSIGNED_HANDS = 3
+"""Most hands the units of one take are given out between."""
+
 MIN_ASSIGNMENT_POSTERIOR = 0.95
 """How sure a way of giving a take's units to two hands must be to be billed."""
 
 MIN_LOAD_STEP_M = 0.0005
 """Finest step of that search (a 3 kg load on cells 0.4 m apart, 4 g per cell)."""
+
+MAX_LOAD_GRID = 40_000
+"""Most hand positions tried together: 200 per hand for two hands, 34 for three."""
 
 MISFIT_SIGMAS = 3.0
 """A best way whose cells misfit by more than this many sigmas leaves a load unexplained."""
@@ -261,14 +268,14 @@ def _assigned_units(
     settings: AttributionSettings,
     now_mono: float,
 ) -> list[HandShare] | None:
-    """Two hands' shares of a take whose products are known: the units, given out whole.
+    """The hands' shares of a take whose products are known: the units, given out whole.
 
     Solving the cells for each hand's grams amplifies the cameras' error on
     the hands' positions: a water bottle and a juice taken side by side come
     out tens of grams off, neither a product, and the lever split is
     refused. But the whole change is one confident combination (a water and
-    a juice), and units are not cut: each way of giving them to the two
-    hands is weighed (see the module), all to one hand included, and a way
+    a juice), and units are not cut: each way of giving them to the hands
+    is weighed (see the module), all to one hand included, and a way
     is kept only when it alone explains the cells. When all to one hand
     wins, or nothing wins, the attribution decides; so do two hands too
     close together for the cells to tell apart, as every way fits alike.
@@ -280,9 +287,11 @@ def _assigned_units(
     if whole.unknown or whole.tied or sum(qty for _, qty in whole.items) < 2:
         return None
     hands = _hands_at_edge(change, shelf, tracks, settings, now_mono)
-    if len(hands) != 2 or any(h.session_id is None or h.point_m is None for h in hands):
+    if not 2 <= len(hands) <= min(MAX_ASSIGNED_HANDS, cells - 1):
         return None
-    if hands[0].session_id == hands[1].session_id:
+    if any(h.session_id is None or h.point_m is None for h in hands):
+        return None
+    if len({h.session_id for h in hands}) < 2:
         return None  # one bill either way
     seen_m = [shelf.position_of(h.point_m) for h in hands if h.point_m is not None]
     catalog = {f.sku: f for f in plan.facings}
@@ -292,25 +301,26 @@ def _assigned_units(
         (catalog[sku].unit_tolerance_g / TOLERANCE_SIGMAS) ** 2 * qty for sku, qty in whole.items
     )
     cell_sigma_g = math.sqrt(spread_g2 / cells)
-    fits: list[tuple[float, float, Items, Items]] = []
-    for first in _sub_combinations(whole.items):
-        second = _minus(whole.items, first)
-        grams = (sign * _nominal_g(first, catalog), sign * _nominal_g(second, catalog))
+    fits: list[tuple[float, float, tuple[Items, ...]]] = []
+    for parts in _ways_to_give(whole.items, len(hands)):
+        grams = [sign * _nominal_g(part, catalog) for part in parts]
         log_likelihood, misfit_g = _fit_of_loads(
             change.cell_deltas_g, shelf.length_m, seen_m, grams, cell_sigma_g
         )
-        fits.append((log_likelihood, misfit_g, first, second))
+        fits.append((log_likelihood, misfit_g, parts))
     fits.sort(key=lambda fit: -fit[0])
-    best, misfit_g, first, second = fits[0]
+    best, misfit_g, parts = fits[0]
     posterior = 1.0 / math.fsum(math.exp(fit[0] - best) for fit in fits)
-    if not first or not second or misfit_g > MISFIT_SIGMAS * cell_sigma_g:
-        return None  # one hand's work, or a load the two hands do not explain
+    takers = {hand.session_id for hand, part in zip(hands, parts, strict=True) if part}
+    if len(takers) < 2 or misfit_g > MISFIT_SIGMAS * cell_sigma_g:
+        return None  # one group's work, or a load the hands do not explain
     if posterior < MIN_ASSIGNMENT_POSTERIOR:
         return None
     shares = []
-    for hand, position, part in zip(hands, seen_m, (first, second), strict=True):
-        weight_g = sign * _nominal_g(part, catalog)
-        shares.append(HandShare(hand, position, weight_g, _inferred(part, whole, weight_g)))
+    for hand, position, part in zip(hands, seen_m, parts, strict=True):
+        if part:
+            weight_g = sign * _nominal_g(part, catalog)
+            shares.append(HandShare(hand, position, weight_g, _inferred(part, whole, weight_g)))
     return shares
 
 
@@ -361,18 +371,23 @@ def _best_fit(
     return best_positions, best
 
 
-def _sub_combinations(items: Items) -> list[Items]:
-    """Every part of ``items`` (SKU counts), from none to all of them."""
-    ranges = [range(qty + 1) for _, qty in items]
-    return [
-        tuple((sku, n) for (sku, _), n in zip(items, counts, strict=True) if n)
-        for counts in itertools.product(*ranges)
-    ]
+def _ways_to_give(items: Items, hands: int) -> list[tuple[Items, ...]]:
+    """Every way of giving ``items`` (SKU counts) to ``hands`` hands, units whole."""
+    ways: list[tuple[Items, ...]] = [tuple(() for _ in range(hands))]
+    for sku, qty in items:
+        ways = [
+            tuple((*part, (sku, n)) if n else part for part, n in zip(way, counts, strict=True))
+            for way in ways
+            for counts in _splits(qty, hands)
+        ]
+    return ways
 
 
-def _minus(items: Items, part: Items) -> Items:
-    taken = dict(part)
-    return tuple((sku, qty - taken.get(sku, 0)) for sku, qty in items if qty > taken.get(sku, 0))
+def _splits(qty: int, hands: int) -> list[tuple[int, ...]]:
+    """Every way of cutting ``qty`` into ``hands`` counts (zeros included)."""
+    if hands == 1:
+        return [(qty,)]
+    return [(n, *rest) for n in range(qty + 1) for rest in _splits(qty - n, hands - 1)]
 
 
 def _nominal_g(items: Items, facings: Mapping[str, Facing]) -> float:
@@ -386,31 +401,43 @@ def _fit_of_loads(
     grams: Sequence[float],
     cell_sigma_g: float,
 ) -> tuple[float, float]:
-    """``(log-likelihood, best misfit per cell)`` of two loads of ``grams`` on the cells.
+    """``(log-likelihood, best misfit per cell)`` of loads of ``grams`` on the cells.
 
     Each load lies within ``POSITION_SEARCH_M`` of its hand as the camera saw
     it (a third of that is a wrist's sigma); the cells carry ``cell_sigma_g``
     each. The likelihood is averaged over the positions, not maximised:
-    two loads placed freely fit any cells a little better than one, and a
-    hand that took nothing fits wherever it was.
+    loads placed freely fit any cells a little better than one, and a hand
+    that took nothing fits wherever it was. The positions are a grid, fine
+    enough that a heavy load's cells move by less than their sigma per step
+    (two hands); for more hands the grid is capped at ``MAX_LOAD_GRID``
+    points, and its steps' rounding is added to the cells' sigma.
     """
     cells = np.asarray(cell_deltas_g, dtype=np.float64)
-    # fine enough that a heavy load's cells move by less than their sigma per step
+    hands = len(seen_m)
     gap_m = length_m / max(len(cells) - 1, 1)
     heaviest_g = max(max(abs(g) for g in grams), 1.0)
     step_m = min(max(cell_sigma_g * gap_m / heaviest_g, MIN_LOAD_STEP_M), POSITION_STEP_M)
     steps = math.ceil(POSITION_SEARCH_M / step_m)
-    offsets = np.arange(-steps, steps + 1) * (POSITION_SEARCH_M / steps)
-    # cells x positions: each hand's load at each position it may have reached
-    loads = [
-        lever_matrix(len(cells), length_m, list(np.clip(seen + offsets, 0.0, length_m))) * load
-        for seen, load in zip(seen_m, grams, strict=True)
-    ]
-    misfit = loads[0][:, :, None] + loads[1][:, None, :] - cells[:, None, None]
-    squared = np.sum(misfit**2, axis=0)
+    steps = min(steps, (math.floor(MAX_LOAD_GRID ** (1 / hands)) - 1) // 2)
+    step_m = POSITION_SEARCH_M / steps
+    offsets = np.arange(-steps, steps + 1) * step_m
+    # a step moves a load's cells by up to this much: rounding to the grid is that noise
+    rounding_g = heaviest_g * step_m / gap_m
+    sigma_g = math.sqrt(cell_sigma_g**2 + rounding_g**2 / 12)
+    predicted = np.zeros((len(cells),) + (len(offsets),) * hands)
     prior = np.exp(-0.5 * (offsets / (POSITION_SEARCH_M / 3)) ** 2)
-    weight = np.outer(prior, prior) / (prior.sum() ** 2)
-    log_fit = -squared / (2 * cell_sigma_g**2)
+    weight = np.ones((len(offsets),) * hands)
+    for index, (seen, load) in enumerate(zip(seen_m, grams, strict=True)):
+        # cells x positions: this hand's load at each position it may have reached
+        columns = lever_matrix(len(cells), length_m, list(np.clip(seen + offsets, 0.0, length_m)))
+        shape = [len(cells)] + [1] * hands
+        shape[1 + index] = len(offsets)
+        predicted = predicted + (columns * load).reshape(shape)
+        along = [1] * hands
+        along[index] = len(offsets)
+        weight = weight * (prior / prior.sum()).reshape(along)
+    squared = np.sum((predicted - cells.reshape((len(cells),) + (1,) * hands)) ** 2, axis=0)
+    log_fit = -squared / (2 * sigma_g**2)
     top = float(log_fit.max())
     log_likelihood = top + math.log(float(np.sum(weight * np.exp(log_fit - top))))
     return log_likelihood, math.sqrt(float(squared.min()) / len(cells))
