@@ -4,16 +4,17 @@ from dataclasses import replace
 from pathlib import Path
 
 from devices.bus import Message
-from vision_core.checkout.merged import split_take
+from vision_core.checkout.merged import split_mixed, split_take
 from vision_core.checkout.messages import ForeignObject
 from vision_core.inference.attribution import AttributionSettings, FloorSample, ShopperTrack
 from vision_core.inference.planogram import Planogram, parse_planogram
 from vision_core.inference.products import ProductInferrer
+from vision_core.inference.putback import NearbyCart
 from vision_core.inference.split import split_change
 from vision_core.ledger.events import AttributionPending, LineAdded, LinePutBack
 from vision_core.shelf_events import ShelfChange
 
-from .scenario import SHELVES, admit, at_shelf, feed_all, shelf_change, store, walk
+from .scenario import PLANOGRAM, SHELVES, admit, at_shelf, away, feed_all, shelf_change, store, walk
 
 ONE, TWO = ("t1", "s1", "s1/1"), ("t2", "s2", "s2/1")
 
@@ -312,3 +313,39 @@ def test_two_of_three_hands_at_a_board_get_a_loaf_each() -> None:
         ("t1", (("bread-500", 1),)),
         ("t2", (("bread-500", 1),)),
     ]
+
+
+def test_a_put_and_a_take_at_once_each_go_to_their_own_hand(tmp_path: Path) -> None:
+    # s1 took a can earlier. Now s1 puts it back at 0.1 m while s2 lifts a bottle at 1.0 m:
+    # one change of -170 g, which is no product, and cells that went up at one end and
+    # down at the other, which no single load does.
+    cells = (247.5, 82.5, -250.0, -250.0)
+    with store(tmp_path / "l.db") as engine:
+        feed_all(engine, [*admit("s1", 1.0), *admit("s2", 2.0)])
+        feed_all(engine, walk(4.0, 6.0, {ONE: at_shelf(2.1), TWO: away(6.0)}))
+        taken = engine.feed(shelf_change("A1", -330.0, 0.1, 5.0, 6.0))
+        assert lines(taken) == [("s1", "can-330", 1)]
+        feed_all(engine, walk(9.0, 11.0, {ONE: at_shelf(2.12), TWO: at_shelf(2.98)}))
+        out = engine.feed(merged(cells))
+        put = [(m.session_id, m.sku, m.qty) for m in out if isinstance(m, LinePutBack)]
+        assert put == [("s1", "can-330", 1)]
+        assert lines(out) == [("s2", "bottle-500", 1)]
+        assert engine.undecided == ()
+        assert not any(isinstance(m, ForeignObject) for m in out)
+
+
+def test_cells_that_all_moved_one_way_are_not_read_as_a_put_and_a_take() -> None:
+    # a can and a bottle lifted together: both ends went down
+    tracks = hands_at(0.2, 1.0)
+    cart = NearbyCart.from_items("s1", 0.0, [("can-330", 330.0)], {"can-330": 5.0})
+    shares = split_mixed(
+        merged(BOTH),
+        SHELVES["A1"],
+        tracks,
+        plan=PLANOGRAM.shelves["A1"],
+        cart_of=lambda session_id: cart,
+        settings=AttributionSettings(),
+        now_mono=11.0,
+        max_items=6,
+    )
+    assert shares is None

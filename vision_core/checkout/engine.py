@@ -62,7 +62,9 @@ The split wins over a confident attribution when it finds movers of
 several sessions (the hand nearest the change's centre of gravity would
 be charged both items), and decides a tie or a change nobody was near.
 Every take of more than one unit is tried, even one the detector found to
-be one lift: two hands lifting within a scale sample swing as one.
+be one lift: two hands lifting within a scale sample swing as one. A change
+whose cells moved both ways is first read as one hand's put-back and
+another's take (``split_mixed``), each on its own bill.
 
 A take's line keeps what the scale weighed (``LineAdded.weighed_g``) when
 the change was of one SKU: a put-back of that unit weighs the same, which
@@ -93,7 +95,14 @@ from devices.bus import Message
 from devices.gate.machine import MACHINE_EVENTS
 from vision_core.checkout.config import CheckoutSettings
 from vision_core.checkout.dwell import DwellDetector
-from vision_core.checkout.merged import HandShare, PutShare, split_put, split_take
+from vision_core.checkout.merged import (
+    HandShare,
+    MixedShares,
+    PutShare,
+    split_mixed,
+    split_put,
+    split_take,
+)
 from vision_core.checkout.messages import (
     ForeignObject,
     ShelfChangeUnresolved,
@@ -415,6 +424,8 @@ class CheckoutEngine:
         )
         item.best_score = {c.track_id: c.score for c in attribution.candidates}
         final = self.now_mono >= item.deadline_mono
+        if (mixed := self._split_mixed(item)) is not None:
+            return self._decide_mixed(item, mixed)
         if change.kind == "take":
             out = self._decide_take(item, attribution, final)
         else:
@@ -546,25 +557,31 @@ class CheckoutEngine:
         """A merged take split between hands: each mover's products on its own bill."""
         out: list[Message] = []
         for share in shares:
-            hand = share.hand
-            session_id = hand.session_id
-            assert session_id is not None  # split_take bills bound tracks only
-            lines = self._take_lines(
-                item,
-                share.products.items,
-                session_id=session_id,
-                track_id=hand.track_id,
-                line_key=f"{item.item_id}:{hand.track_id}",
-                evidence=_split_evidence(item, hand, share.weight_g, share.position_m),
-                confidence=min(hand.score, share.products.confidence),
-            )
-            try:
-                for line in lines:
-                    out.extend(self.ledger.apply(line))
-            except LedgerRejected as exc:
-                out.append(self._unresolved(item, f"cannot go on the bill of {session_id}: {exc}"))
+            out.extend(self._apply_take_share(item, share))
         sessions = ", ".join(dict.fromkeys(s.hand.session_id or "" for s in shares))
         return out + self._resolve(item, f"split between hands for {sessions}")
+
+    def _apply_take_share(self, item: _Item, share: HandShare) -> list[Message]:
+        """One hand's share of a merged take, on its own bill (``take:<item>:<track>:``)."""
+        hand = share.hand
+        session_id = hand.session_id
+        assert session_id is not None  # splits bill bound tracks only
+        lines = self._take_lines(
+            item,
+            share.products.items,
+            session_id=session_id,
+            track_id=hand.track_id,
+            line_key=f"{item.item_id}:{hand.track_id}",
+            evidence=_split_evidence(item, hand, share.weight_g, share.position_m),
+            confidence=min(hand.score, share.products.confidence),
+        )
+        out: list[Message] = []
+        try:
+            for line in lines:
+                out.extend(self.ledger.apply(line))
+        except LedgerRejected as exc:
+            out.append(self._unresolved(item, f"cannot go on the bill of {session_id}: {exc}"))
+        return out
 
     def _decide_put(self, item: _Item, attribution: Attribution, final: bool) -> list[Message]:
         carts = self._nearby_carts(attribution, item.change)
@@ -648,27 +665,58 @@ class CheckoutEngine:
         """A merged put split between hands: each share leaves its own hand's cart."""
         out: list[Message] = []
         for share in shares:
-            hand = share.hand
-            session_id = hand.session_id
-            assert session_id is not None  # split_put takes bound tracks only
-            try:
-                for sku, qty in share.match.items:
-                    line = LinePutBack(
-                        source=SOURCE,
-                        t_mono=item.change.t_mono,
-                        event_id=f"putback:{item.item_id}:{hand.track_id}:{sku}",
-                        session_id=session_id,
-                        member=self._member(hand.track_id),
-                        sku=sku,
-                        qty=qty,
-                        evidence=_split_evidence(item, hand, share.weight_g, share.position_m),
-                        confidence=min(hand.score, share.match.confidence),
-                    )
-                    out.extend(self.ledger.apply(line))
-            except LedgerRejected as exc:
-                out.append(self._unresolved(item, f"cannot leave the cart of {session_id}: {exc}"))
+            out.extend(self._apply_put_share(item, share))
         sessions = ", ".join(dict.fromkeys(s.hand.session_id or "" for s in shares))
         return out + self._resolve(item, f"put back by hands of {sessions}")
+
+    def _apply_put_share(self, item: _Item, share: PutShare) -> list[Message]:
+        """One hand's share of a merged put, out of its own cart (``putback:<item>:<track>:``)."""
+        hand = share.hand
+        session_id = hand.session_id
+        assert session_id is not None  # splits take bound tracks only
+        out: list[Message] = []
+        try:
+            for sku, qty in share.match.items:
+                line = LinePutBack(
+                    source=SOURCE,
+                    t_mono=item.change.t_mono,
+                    event_id=f"putback:{item.item_id}:{hand.track_id}:{sku}",
+                    session_id=session_id,
+                    member=self._member(hand.track_id),
+                    sku=sku,
+                    qty=qty,
+                    evidence=_split_evidence(item, hand, share.weight_g, share.position_m),
+                    confidence=min(hand.score, share.match.confidence),
+                )
+                out.extend(self.ledger.apply(line))
+        except LedgerRejected as exc:
+            out.append(self._unresolved(item, f"cannot leave the cart of {session_id}: {exc}"))
+        return out
+
+    def _split_mixed(self, item: _Item) -> MixedShares | None:
+        """A put by one hand and a take by another in one change (or None)."""
+        plan = self.planogram.shelves.get(item.change.shelf_id)
+        if plan is None:
+            return None
+        home = self._facings_at(item.change)
+        return split_mixed(
+            item.change,
+            self.shelves[item.change.shelf_id],
+            self._tracks.values(),
+            plan=plan,
+            cart_of=lambda session_id: self._cart(session_id, 0.0, home),
+            settings=self._attribution,
+            now_mono=self.now_mono,
+            max_items=self.settings.max_putback_items,
+        )
+
+    def _decide_mixed(self, item: _Item, mixed: MixedShares) -> list[Message]:
+        """One hand put back, another took: each on its own bill, the item resolved once."""
+        out = self._apply_put_share(item, mixed.put)
+        out.extend(self._apply_take_share(item, mixed.take))
+        hands = (mixed.put.hand, mixed.take.hand)
+        sessions = ", ".join(dict.fromkeys(hand.session_id or "" for hand in hands))
+        return out + self._resolve(item, f"put back and taken by hands of {sessions}")
 
     # --- outcomes -------------------------------------------------------------------------------
 

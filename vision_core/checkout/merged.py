@@ -8,7 +8,9 @@ deltas still say who moved what once the hands' positions along the board
 are known (:mod:`vision_core.inference.split`), and the planogram says what
 each share of a take is; each share of a put is matched against the cart of
 the hand that put it down (:func:`split_put`: two put-backs at once are
-otherwise a weight no single cart explains, a foreign object).
+otherwise a weight no single cart explains, a foreign object). A put by one
+hand and a take by another at once leave cells that moved both ways, which
+no single load does (:func:`split_mixed`).
 
 A take is split one of two ways, and billed only when everything agrees,
 else the attribution's own decision stands (wait, then review):
@@ -60,10 +62,21 @@ from vision_core.inference.attribution import (
     attribute,
 )
 from vision_core.inference.planogram import Facing, Planogram, ShelfPlan
-from vision_core.inference.products import Items, ProductInference, ProductInferrer
-from vision_core.inference.putback import CartMatch, NearbyCart, match_cart
+from vision_core.inference.products import (
+    Items,
+    ProductInference,
+    ProductInferrer,
+    position_log_density,
+)
+from vision_core.inference.putback import (
+    COUNT_DECAY,
+    MIXED_DECAY,
+    CartMatch,
+    NearbyCart,
+    match_cart,
+)
 from vision_core.inference.split import DEFAULT_MIN_SINGULAR, LoadSplit, lever_matrix, split_change
-from vision_core.inference.weights import TOLERANCE_SIGMAS
+from vision_core.inference.weights import TOLERANCE_SIGMAS, combined_bounds, counts_up_to
 from vision_core.shelf_events import ShelfChange
 
 RESIDUAL_SHARE = 0.1
@@ -71,6 +84,9 @@ RESIDUAL_SHARE = 0.1
 
 POSITION_SEARCH_M = 0.12
 """How far from the camera's wrist position a hand's load is looked for (3 sigma of a wrist)."""
+
+MIXED_TAKE_UNITS = 3
+"""Most units a hand is taken to lift while another puts back on the same board."""
 
 MAX_ASSIGNED_HANDS = 3
 """Most hands the units of one take are given out between."""
@@ -207,6 +223,114 @@ def split_put(
             return None
         shares.append(PutShare(hand, position, weight, match))
     return shares
+
+
+@dataclass(frozen=True, slots=True)
+class MixedShares:
+    """A change one hand made by putting back and another by taking, at once."""
+
+    put: PutShare
+    take: HandShare
+
+
+def split_mixed(
+    change: ShelfChange,
+    shelf: ShelfLocation,
+    tracks: Iterable[ShopperTrack],
+    *,
+    plan: ShelfPlan,
+    cart_of: Callable[[str], NearbyCart | None],
+    settings: AttributionSettings,
+    now_mono: float,
+    max_items: int,
+) -> MixedShares | None:
+    """A put by one hand and a take by another, when the cells move both ways; else None.
+
+    One shopper puts a beer down at one end of a board while another lifts
+    crisps at the other: the scale sees one change of +369 g that is no
+    product and no cart's, and cells that went up at one end and down at the
+    other, which no single load does. Each way of explaining it is tried:
+    either hand puts back units of its own cart, the other takes units of
+    the products whose facings were within its reach (:data:`MIXED_TAKE_UNITS`
+    at most, with the product inference's priors), the two add up to the
+    change, and the loads, each near its hand, explain the cells. The
+    likeliest is kept when its posterior reaches ``MIN_ASSIGNMENT_POSTERIOR``.
+    """
+    cells = change.cell_deltas_g
+    if len(cells) < 3 or not plan.facings:
+        return None
+    if max(cells) <= plan.scale_tolerance_g or min(cells) >= -plan.scale_tolerance_g:
+        return None  # every cell moved one way (or by noise): one load can explain it
+    hands = _hands_at_edge(change, shelf, tracks, settings, now_mono)
+    if len(hands) != 2 or any(h.session_id is None or h.point_m is None for h in hands):
+        return None
+    seen_m = [shelf.position_of(h.point_m) for h in hands if h.point_m is not None]
+    fits: list[tuple[float, float, int, CartMatch, Items, float]] = []
+    for putter in (0, 1):
+        session_id = hands[putter].session_id
+        cart = None if session_id is None else cart_of(session_id)
+        if cart is None:
+            continue
+        # the taker lifted from a facing within its reach
+        at = seen_m[1 - putter]
+        facings = [
+            f
+            for f in plan.facings
+            if f.span_m[0] - POSITION_SEARCH_M <= at <= f.span_m[1] + POSITION_SEARCH_M
+        ]
+        for items, take_g, take_tolerance_g, log_prior in _takes(facings):
+            # the taker's wrist is where the taken product's facing is (a wrist's sigma off)
+            spans = {f.sku: f.span_m for f in facings}
+            log_prior += math.fsum(
+                position_log_density(at, spans[sku], POSITION_SEARCH_M / 3) for sku, _ in items
+            )
+            put_g = change.delta_g + take_g
+            match = match_cart(
+                put_g,
+                cart,
+                max_items=max_items,
+                scale_tolerance_g=plan.scale_tolerance_g + take_tolerance_g,
+            )
+            if match is None:
+                continue
+            grams = [0.0, 0.0]
+            grams[putter] = put_g - match.residual_g
+            grams[1 - putter] = -take_g
+            spread_g2 = (plan.scale_tolerance_g**2 + take_tolerance_g**2) / TOLERANCE_SIGMAS**2
+            cell_sigma_g = math.sqrt(spread_g2 / len(cells))
+            log_fit, misfit_g = _fit_of_loads(cells, shelf.length_m, seen_m, grams, cell_sigma_g)
+            if misfit_g > MISFIT_SIGMAS * cell_sigma_g:
+                continue
+            log_score = log_fit + match.log_evidence + log_prior
+            fits.append((log_score, misfit_g, putter, match, items, take_g))
+    if not fits:
+        return None
+    fits.sort(key=lambda fit: -fit[0])
+    best, _, putter, match, items, take_g = fits[0]
+    posterior = 1.0 / math.fsum(math.exp(fit[0] - best) for fit in fits)
+    if posterior < MIN_ASSIGNMENT_POSTERIOR:
+        return None
+    put_hand, take_hand = hands[putter], hands[1 - putter]
+    taken = ProductInference(change.shelf_id, "take", take_g, items, posterior, False, False, ())
+    return MixedShares(
+        PutShare(put_hand, seen_m[putter], change.delta_g + take_g, match),
+        HandShare(take_hand, seen_m[1 - putter], -take_g, taken),
+    )
+
+
+def _takes(facings: Sequence[Facing]) -> list[tuple[Items, float, float, float]]:
+    """``(items, grams, tolerance, log prior)`` of each take of a few units from ``facings``."""
+    out: list[tuple[Items, float, float, float]] = []
+    weights = [f.unit_weight_g for f in facings]
+    tolerances = [f.unit_tolerance_g for f in facings]
+    for counts in counts_up_to(len(facings), MIXED_TAKE_UNITS):
+        total, accept, _ = combined_bounds(counts, weights, tolerances, 0.0)
+        items = tuple((f.sku, n) for f, n in zip(facings, counts, strict=True) if n)
+        log_prior = (sum(counts) - 1) * math.log(COUNT_DECAY) + (len(items) - 1) * math.log(
+            MIXED_DECAY
+        )
+        out.append((items, total, accept, log_prior))
+    return out
 
 
 def _movers(

@@ -103,7 +103,7 @@ class _Combo:
     units: int
 
 
-def _position_log_density(position_m: float, interval: tuple[float, float], sigma: float) -> float:
+def position_log_density(position_m: float, interval: tuple[float, float], sigma: float) -> float:
     """Log density of ``position_m`` for a uniform interval blurred by N(0, sigma)."""
     low, high = interval
     width = high - low
@@ -218,7 +218,7 @@ class ShelfInferrer:
                 continue
             log_p = combo.log_prior + gaussian_log_density(residual, combo.sigma_g)
             if position is not None:
-                log_p += _position_log_density(
+                log_p += position_log_density(
                     position, combo.centroid_m, self.plan.position_sigma_m
                 )
             scored.append((log_p, combo))
