@@ -167,16 +167,7 @@ def hands_at(*positions: float) -> list[ShopperTrack]:
 def split(
     change: ShelfChange, tracks: list[ShopperTrack]
 ) -> list[tuple[str, tuple[tuple[str, int], ...]]] | None:
-    shares = split_take(
-        change,
-        SHELVES["A1"],
-        tracks,
-        planogram=GUM_AND_SANDWICH,
-        inferrer=ProductInferrer(GUM_AND_SANDWICH),
-        settings=AttributionSettings(),
-        now_mono=11.0,
-    )
-    return None if shares is None else [(s.hand.track_id, s.products.items) for s in shares]
+    return split_on(GUM_AND_SANDWICH, change, tracks)
 
 
 def test_one_grab_between_two_hands_is_not_split_into_lighter_items() -> None:
@@ -207,24 +198,29 @@ def test_a_take_the_detector_called_one_lift_is_split_when_two_hands_made_it(
         assert lines(out) == [("s1", "can-330", 1), ("s2", "bottle-500", 1)]
 
 
-# Water (520 g) on the first half, juice (280 g) on the second; a scale good to 6.8 g.
-WATER_AND_JUICE = parse_planogram(
-    {
-        "shelves": {
-            "A1": {
-                "length_m": 1.2,
-                "scale_tolerance_g": 6.8,
-                "facings": [
-                    {"sku": "water-520", "unit_weight_g": 520, "tolerance_g": 6,
-                     "span_m": [0.0, 0.6], "price": "0.90"},
-                    {"sku": "juice-280", "unit_weight_g": 280, "tolerance_g": 4,
-                     "span_m": [0.6, 1.2], "price": "1.50"},
-                ],
+def board(*facings: tuple[str, float, float, tuple[float, float]]) -> Planogram:
+    """Board A1 (1.2 m, four cells, a scale good to 6.8 g) with ``(sku, grams,
+    tolerance, span)`` facings."""
+    return parse_planogram(
+        {
+            "shelves": {
+                "A1": {
+                    "length_m": 1.2,
+                    "scale_tolerance_g": 6.8,
+                    "facings": [
+                        {"sku": sku, "unit_weight_g": grams, "tolerance_g": tolerance,
+                         "span_m": list(span), "price": "1.00"}
+                        for sku, grams, tolerance, span in facings
+                    ],
+                }
             }
-        }
-    },
-    "water-and-juice",
-)  # fmt: skip
+        },
+        "board",
+    )  # fmt: skip
+
+
+# Water (520 g) on the first half, juice (280 g) on the second.
+WATER_AND_JUICE = board(("water-520", 520, 6, (0.0, 0.6)), ("juice-280", 280, 4, (0.6, 1.2)))
 
 
 def split_on(
@@ -270,21 +266,7 @@ def test_a_heavy_take_by_one_hand_is_not_cut_between_it_and_a_hand_nearby() -> N
     # Three 505 g bags lifted at 0.24 m by one hand (camera: 0.20 m); a neighbour's hand
     # at 0.50 m took nothing. On a grid of positions 2 cm apart, 1 + 2 bags fitted the
     # cells better than 3 bags at one hand: a step moves a 1.5 kg load's cells by 75 g.
-    pasta = parse_planogram(
-        {
-            "shelves": {
-                "A1": {
-                    "length_m": 1.2,
-                    "scale_tolerance_g": 6.8,
-                    "facings": [
-                        {"sku": "pasta-505", "unit_weight_g": 505, "tolerance_g": 8,
-                         "span_m": [0.0, 1.2], "price": "1.20"},
-                    ],
-                }
-            }
-        },
-        "pasta",
-    )  # fmt: skip
+    pasta = board(("pasta-505", 505, 8, (0.0, 1.2)))
     change = lifted((1518.6, 0.2418))
     assert split_on(pasta, change, hands_at(0.196, 0.505)) is None
 
@@ -293,21 +275,7 @@ def test_two_of_three_hands_at_a_board_get_a_loaf_each() -> None:
     # Loaves lifted at 0.30 and 0.70 m; a third shopper's hand was at the board too
     # (1.0 m) and took nothing. The cameras saw the first taker 6 cm off, at 0.36 m:
     # solved at those places, the cells give shares that are not loaves.
-    bread = parse_planogram(
-        {
-            "shelves": {
-                "A1": {
-                    "length_m": 1.2,
-                    "scale_tolerance_g": 6.8,
-                    "facings": [
-                        {"sku": "bread-500", "unit_weight_g": 500, "tolerance_g": 24,
-                         "span_m": [0.0, 1.2], "price": "2.30"},
-                    ],
-                }
-            }
-        },
-        "bread",
-    )  # fmt: skip
+    bread = board(("bread-500", 500, 24, (0.0, 1.2)))
     change = lifted((497.2, 0.30), (489.6, 0.70))
     assert sorted(split_on(bread, change, hands_at(0.36, 0.70, 1.0)) or []) == [
         ("t1", (("bread-500", 1),)),

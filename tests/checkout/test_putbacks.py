@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from devices.bus import Message
 from vision_core.checkout.engine import CheckoutEngine, split_by_member
 from vision_core.checkout.messages import ForeignObject
 from vision_core.ledger.events import (
@@ -89,17 +90,24 @@ def test_putback_onto_another_shelf_leaves_the_putters_cart(tmp_path: Path):
         assert r2.total == Decimal("1.29")
 
 
-def test_putback_between_two_carts_with_no_hand_to_tell_goes_to_review(tmp_path: Path):
+def cans_then_one_back(
+    engine: CheckoutEngine, first_g: float, second_g: float, back_g: float
+) -> list[Message]:
+    """s1 and s2 take a can each (``first_g``, ``second_g``); then, with both hands at
+    one spot of C1, ``back_g`` arrives there. What the engine makes of that put."""
     one, two = ("t1", "s1", "s1/1"), ("t2", "s2", "s2/1")
+    feed_all(engine, [*admit("s1", 1.0), *admit("s2", 2.0)])
+    feed_all(engine, walk(9.0, 11.0, {one: at_shelf(2.3), two: away(6.9)}))
+    engine.feed(shelf_change("A1", -first_g, 0.3, 10.0, 11.0))
+    feed_all(engine, walk(11.5, 14.0, {one: away(2.3), two: at_shelf(2.1)}))
+    engine.feed(shelf_change("A1", -second_g, 0.1, 12.5, 13.5))
+    feed_all(engine, walk(14.5, 21.0, {one: at_shelf(6.5), two: at_shelf(6.52)}))
+    return engine.feed(shelf_change("C1", +back_g, 0.5, 20.0, 21.0))
+
+
+def test_putback_between_two_carts_with_no_hand_to_tell_goes_to_review(tmp_path: Path):
     with store(tmp_path / "l.db") as engine:
-        feed_all(engine, [*admit("s1", 1.0), *admit("s2", 2.0)])
-        feed_all(engine, walk(9.0, 11.0, {one: at_shelf(2.3), two: away(6.9)}))
-        engine.feed(shelf_change("A1", -330.0, 0.3, 10.0, 11.0))
-        feed_all(engine, walk(11.5, 14.0, {one: away(2.3), two: at_shelf(2.1)}))
-        engine.feed(shelf_change("A1", -331.0, 0.1, 12.5, 13.5))
-        # Both hands at the same spot of C1 when a can arrives there.
-        feed_all(engine, walk(14.5, 21.0, {one: at_shelf(6.5), two: at_shelf(6.52)}))
-        pending = engine.feed(shelf_change("C1", +330.0, 0.5, 20.0, 21.0))
+        pending = cans_then_one_back(engine, 330.0, 331.0, 330.0)
         assert [(type(p), p.session_id) for p in pending] == [
             (AttributionPending, "s1"),
             (AttributionPending, "s2"),
@@ -171,15 +179,8 @@ def test_a_put_the_hands_leave_tied_goes_to_the_cart_whose_unit_weighed_that(tmp
             }
         }
     )
-    one, two = ("t1", "s1", "s1/1"), ("t2", "s2", "s2/1")
     with open_ledger(tmp_path / "l.db") as ledger:
         engine = CheckoutEngine(ledger, weighing, SHELVES, AT_EXIT)
-        feed_all(engine, [*admit("s1", 1.0), *admit("s2", 2.0)])
-        feed_all(engine, walk(9.0, 11.0, {one: at_shelf(2.3), two: away(6.9)}))
-        engine.feed(shelf_change("A1", -326.0, 0.3, 10.0, 11.0))
-        feed_all(engine, walk(11.5, 14.0, {one: away(2.3), two: at_shelf(2.1)}))
-        engine.feed(shelf_change("A1", -334.0, 0.1, 12.5, 13.5))
-        feed_all(engine, walk(14.5, 21.0, {one: at_shelf(6.5), two: at_shelf(6.52)}))
-        (back,) = engine.feed(shelf_change("C1", +334.0, 0.5, 20.0, 21.0))
+        (back,) = cans_then_one_back(engine, 326.0, 334.0, 334.0)
         assert isinstance(back, LinePutBack)
         assert (back.session_id, back.sku, back.qty) == ("s2", "can-330", 1)

@@ -87,9 +87,10 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
+from typing import TypeVar
 
 from devices.bus import Message
 from devices.gate.machine import MACHINE_EVENTS
@@ -146,6 +147,9 @@ from vision_core.ledger.settlement import review_event_id
 from vision_core.shelf_events import ShelfChange
 
 _LOGGER = logging.getLogger(__name__)
+
+_Split = TypeVar("_Split")
+"""What a split of a change between hands gives (``split_put``, ``split_mixed``)."""
 
 SOURCE = "checkout"
 
@@ -575,13 +579,7 @@ class CheckoutEngine:
             evidence=_split_evidence(item, hand, share.weight_g, share.position_m),
             confidence=min(hand.score, share.products.confidence),
         )
-        out: list[Message] = []
-        try:
-            for line in lines:
-                out.extend(self.ledger.apply(line))
-        except LedgerRejected as exc:
-            out.append(self._unresolved(item, f"cannot go on the bill of {session_id}: {exc}"))
-        return out
+        return self._apply_lines(item, session_id, lines)
 
     def _decide_put(self, item: _Item, attribution: Attribution, final: bool) -> list[Message]:
         carts = self._nearby_carts(attribution, item.change)
@@ -646,11 +644,15 @@ class CheckoutEngine:
 
     def _split_put(self, item: _Item) -> list[PutShare] | None:
         """A put no one cart explains, split between the hands that made it (or None)."""
+        return self._split_with_carts(item, split_put)
+
+    def _split_with_carts(self, item: _Item, split: Callable[..., _Split | None]) -> _Split | None:
+        """``split`` (``split_put``, ``split_mixed``) of ``item``, with the hands' carts."""
         plan = self.planogram.shelves.get(item.change.shelf_id)
         if plan is None:
             return None
         home = self._facings_at(item.change)
-        return split_put(
+        return split(
             item.change,
             self.shelves[item.change.shelf_id],
             self._tracks.values(),
@@ -695,20 +697,7 @@ class CheckoutEngine:
 
     def _split_mixed(self, item: _Item) -> MixedShares | None:
         """A put by one hand and a take by another in one change (or None)."""
-        plan = self.planogram.shelves.get(item.change.shelf_id)
-        if plan is None:
-            return None
-        home = self._facings_at(item.change)
-        return split_mixed(
-            item.change,
-            self.shelves[item.change.shelf_id],
-            self._tracks.values(),
-            plan=plan,
-            cart_of=lambda session_id: self._cart(session_id, 0.0, home),
-            settings=self._attribution,
-            now_mono=self.now_mono,
-            max_items=self.settings.max_putback_items,
-        )
+        return self._split_with_carts(item, split_mixed)
 
     def _decide_mixed(self, item: _Item, mixed: MixedShares) -> list[Message]:
         """One hand put back, another took: each on its own bill, the item resolved once."""
@@ -722,13 +711,18 @@ class CheckoutEngine:
 
     def _decide(self, item: _Item, session_id: str, lines: list[LedgerEvent]) -> list[Message]:
         """Record the lines, then release every receipt the item blocked."""
+        out = self._apply_lines(item, session_id, lines)
+        return out + self._resolve(item, f"decided for {session_id}")
+
+    def _apply_lines(self, item: _Item, session_id: str, lines: list[LedgerEvent]) -> list[Message]:
+        """Record ``item``'s lines for one session; a refused one is reported, not raised."""
         out: list[Message] = []
         try:
             for line in lines:
                 out.extend(self.ledger.apply(line))
         except LedgerRejected as exc:
             out.append(self._unresolved(item, f"cannot go on the bill of {session_id}: {exc}"))
-        return out + self._resolve(item, f"decided for {session_id}")
+        return out
 
     def _resolve(self, item: _Item, outcome: str) -> list[Message]:
         self._undecided.pop(item.item_id, None)
