@@ -4,6 +4,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from devices.bus import Message
+from vision_core.inference.hand_spread import NEED_CASES
 from vision_core.ledger.events import AttributionPending, LineAdded
 
 from .scenario import AT_EXIT, admit, feed_all, shelf_change, store, walk
@@ -59,5 +60,5 @@ def test_with_the_configured_width_the_same_neighbour_ties(tmp_path: Path) -> No
 def test_too_few_sure_cases_leave_the_configured_width(tmp_path: Path) -> None:
     with store(tmp_path / "l.db") as engine:
         feed_all(engine, [*admit("s1", 1.0), *admit("s2", 2.0)])
-        feed_all(engine, lone_takes(20))
+        feed_all(engine, lone_takes(NEED_CASES - 1))
         assert charged(feed_all(engine, neighbour_reaching_12_cm_away(200.0))) == []
