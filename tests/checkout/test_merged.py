@@ -4,12 +4,12 @@ from dataclasses import replace
 from pathlib import Path
 
 from devices.bus import Message
-from vision_core.checkout.merged import split_mixed, split_take
+from vision_core.checkout.merged import _fit_of_loads, split_mixed, split_put, split_take
 from vision_core.checkout.messages import ForeignObject
 from vision_core.inference.attribution import AttributionSettings, FloorSample, ShopperTrack
 from vision_core.inference.planogram import Planogram, parse_planogram
 from vision_core.inference.products import ProductInferrer
-from vision_core.inference.putback import NearbyCart
+from vision_core.inference.putback import NearbyCart, weighed_units
 from vision_core.inference.split import split_change
 from vision_core.ledger.events import AttributionPending, LineAdded, LinePutBack
 from vision_core.shelf_events import ShelfChange
@@ -317,3 +317,62 @@ def test_cells_that_all_moved_one_way_are_not_read_as_a_put_and_a_take() -> None
         max_items=6,
     )
     assert shares is None
+
+
+def test_two_put_backs_at_once_each_take_the_unit_its_cart_weighed() -> None:
+    # s1 and s2 each put a ham sandwich back, 0.1 s apart, at 0.41 and 0.99 m; the cameras
+    # saw the wrists 4 cm off. s1's cart also holds two bananas (248 g together), s2's an
+    # egg sandwich (226 g): each share of the cells is matched to its own cart's ham.
+    sandwiches = board(("ham-240", 240, 12, (0.0, 1.2)))
+    kw = {"weighed_together": 1, "scale_tolerance_g": 6.8}
+    ham = {"unit_weight_g": 240, "tolerance_g": 12, **kw}
+    carts = {
+        "s1": NearbyCart.from_items(
+            "s1",
+            0.0,
+            [
+                *weighed_units("ham-240", 1, weighed_g=230.7, **ham),
+                *weighed_units(
+                    "banana", 2, unit_weight_g=120, weighed_g=247.6, tolerance_g=30,
+                    scale_tolerance_g=6.8, weighed_together=2,
+                ),
+            ],
+            {},
+        ),
+        "s2": NearbyCart.from_items(
+            "s2",
+            0.0,
+            [
+                *weighed_units("ham-240", 1, weighed_g=243.2, **ham),
+                *weighed_units("egg-230", 1, unit_weight_g=230, weighed_g=226.0, tolerance_g=12,
+                               **kw),
+            ],
+            {},
+        ),
+    }  # fmt: skip
+    change = lifted((-231.8, 0.41), (-242.7, 0.99))
+    shares = split_put(
+        change,
+        SHELVES["A1"],
+        hands_at(0.37, 0.93),
+        plan=sandwiches.shelves["A1"],
+        cart_of=carts.get,
+        settings=AttributionSettings(),
+        now_mono=11.0,
+        max_items=6,
+    )
+    assert shares is not None
+    assert [(s.hand.session_id, s.match.items) for s in shares] == [
+        ("s1", (("ham-240", 1),)),
+        ("s2", (("ham-240", 1),)),
+    ]
+
+
+def test_a_vaguer_way_of_explaining_the_cells_does_not_fit_better_for_it() -> None:
+    # Two loads that explain the cells exactly: scored with the spread of tight products,
+    # they are far likelier than scored with the spread of a bunch of bananas.
+    change = lifted((231.8, 0.41), (242.7, 0.99))
+    loads = (-231.8, -242.7)
+    tight, _ = _fit_of_loads(change.cell_deltas_g, 1.2, [0.41, 0.99], loads, 2.8)
+    vague, _ = _fit_of_loads(change.cell_deltas_g, 1.2, [0.41, 0.99], loads, 11.6)
+    assert tight > vague + 1

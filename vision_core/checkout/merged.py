@@ -94,6 +94,8 @@ MAX_ASSIGNED_HANDS = 3
 MIN_ASSIGNMENT_POSTERIOR = 0.95
 """How sure a way of giving a take's units to two hands must be to be billed."""
 
+_LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
+
 MIN_LOAD_STEP_M = 0.0005
 """Finest step of that search (a 3 kg load on cells 0.4 m apart, 4 g per cell)."""
 
@@ -561,7 +563,9 @@ def _fit_of_loads(
         along[index] = len(offsets)
         weight = weight * (prior / prior.sum()).reshape(along)
     squared = np.sum((predicted - cells.reshape((len(cells),) + (1,) * hands)) ** 2, axis=0)
-    log_fit = -squared / (2 * sigma_g**2)
+    # the Gaussian's own normalisation: ways with a wider spread (a bunch of bananas) must
+    # not fit better for being vaguer
+    log_fit = -squared / (2 * sigma_g**2) - len(cells) * (math.log(sigma_g) + _LOG_SQRT_2PI)
     top = float(log_fit.max())
     log_likelihood = top + math.log(float(np.sum(weight * np.exp(log_fit - top))))
     return log_likelihood, math.sqrt(float(squared.min()) / len(cells))
