@@ -92,18 +92,19 @@ MAX_ASSIGNED_HANDS = 3
 """Most hands the units of one take are given out between."""
 
 MIN_ASSIGNMENT_POSTERIOR = 0.95
-"""How sure a way of giving a take's units to two hands must be to be billed."""
-
-_LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
+"""How sure a way of giving a change's units to the hands must be to be billed."""
 
 MIN_LOAD_STEP_M = 0.0005
-"""Finest step of that search (a 3 kg load on cells 0.4 m apart, 4 g per cell)."""
+"""Finest step of the search for the hands' loads (a 3 kg load on cells 0.4 m apart
+moves its cells by 4 g per step)."""
 
 MAX_LOAD_GRID = 40_000
 """Most hand positions tried together: 200 per hand for two hands, 34 for three."""
 
 MISFIT_SIGMAS = 3.0
 """A best way whose cells misfit by more than this many sigmas leaves a load unexplained."""
+
+_LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 
 REFINE_BELOW_G = 5.0
 """A split whose misfit per cell is already this small is not searched further."""
@@ -280,9 +281,9 @@ def split_mixed(
             for f in plan.facings
             if f.span_m[0] - POSITION_SEARCH_M <= at <= f.span_m[1] + POSITION_SEARCH_M
         ]
+        spans = {f.sku: f.span_m for f in facings}
         for items, take_g, take_tolerance_g, log_prior in _takes(facings):
             # the taker's wrist is where the taken product's facing is (a wrist's sigma off)
-            spans = {f.sku: f.span_m for f in facings}
             log_prior += math.fsum(
                 position_log_density(at, spans[sku], POSITION_SEARCH_M / 3) for sku, _ in items
             )
