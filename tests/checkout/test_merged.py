@@ -376,3 +376,21 @@ def test_a_vaguer_way_of_explaining_the_cells_does_not_fit_better_for_it() -> No
     tight, _ = _fit_of_loads(change.cell_deltas_g, 1.2, [0.41, 0.99], loads, 2.8)
     vague, _ = _fit_of_loads(change.cell_deltas_g, 1.2, [0.41, 0.99], loads, 11.6)
     assert tight > vague + 1
+
+
+def test_a_cell_that_drifted_a_few_grams_against_a_take_is_no_put_back() -> None:
+    # a can and a bottle lifted together, one end cell 3 g up (settling), on a planogram
+    # that gives the scale no tolerance: still one way, not a put and a take
+    cells = (-165.0, -165.0, -250.0, 3.0)
+    cart = NearbyCart.from_items("s1", 0.0, [("can-330", 330.0)], {"can-330": 5.0})
+    shares = split_mixed(
+        merged(cells),
+        SHELVES["A1"],
+        hands_at(0.2, 1.0),
+        plan=PLANOGRAM.shelves["A1"],
+        cart_of=lambda session_id: cart,
+        settings=AttributionSettings(),
+        now_mono=11.0,
+        max_items=6,
+    )
+    assert shares is None

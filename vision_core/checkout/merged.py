@@ -252,7 +252,8 @@ def split_mixed(
     One shopper puts a beer down at one end of a board while another lifts
     crisps at the other: the scale sees one change of +369 g that is no
     product and no cart's, and cells that went up at one end and down at the
-    other, which no single load does. Each way of explaining it is tried:
+    other, which no single load does (both ways by more than the scale's
+    tolerance and half the board's lightest unit). Each way of explaining it is tried:
     either hand puts back units of its own cart, the other takes units of
     the products whose facings were within its reach (:data:`MIXED_TAKE_UNITS`
     at most, with the product inference's priors), the two add up to the
@@ -262,8 +263,10 @@ def split_mixed(
     cells = change.cell_deltas_g
     if len(cells) < 3 or not plan.facings:
         return None
-    if max(cells) <= plan.scale_tolerance_g or min(cells) >= -plan.scale_tolerance_g:
-        return None  # every cell moved one way (or by noise): one load can explain it
+    # beyond what noise or a settling board does to a cell (as a hand that moved nothing)
+    moved_g = max(plan.scale_tolerance_g, 0.5 * min(f.unit_weight_g for f in plan.facings))
+    if max(cells) <= moved_g or min(cells) >= -moved_g:
+        return None  # every cell moved one way: one load can explain it
     hands = _hands_at_edge(change, shelf, tracks, settings, now_mono)
     if len(hands) != 2 or any(h.session_id is None or h.point_m is None for h in hands):
         return None
