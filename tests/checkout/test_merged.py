@@ -4,7 +4,13 @@ from dataclasses import replace
 from pathlib import Path
 
 from devices.bus import Message
-from vision_core.checkout.merged import _fit_of_loads, split_mixed, split_put, split_take
+from vision_core.checkout.merged import (
+    MixedShares,
+    _fit_of_loads,
+    split_mixed,
+    split_put,
+    split_take,
+)
 from vision_core.checkout.messages import ForeignObject
 from vision_core.inference.attribution import AttributionSettings, FloorSample, ShopperTrack
 from vision_core.inference.planogram import Planogram, parse_planogram
@@ -302,21 +308,24 @@ def test_a_put_and_a_take_at_once_each_go_to_their_own_hand(tmp_path: Path) -> N
         assert not any(isinstance(m, ForeignObject) for m in out)
 
 
-def test_cells_that_all_moved_one_way_are_not_read_as_a_put_and_a_take() -> None:
-    # a can and a bottle lifted together: both ends went down
-    tracks = hands_at(0.2, 1.0)
+def read_as_put_and_take(cells: tuple[float, ...]) -> MixedShares | None:
+    """``split_mixed`` of a change with ``cells``, hands at 0.2 and 1.0 m, carts of a can."""
     cart = NearbyCart.from_items("s1", 0.0, [("can-330", 330.0)], {"can-330": 5.0})
-    shares = split_mixed(
-        merged(BOTH),
+    return split_mixed(
+        merged(cells),
         SHELVES["A1"],
-        tracks,
+        hands_at(0.2, 1.0),
         plan=PLANOGRAM.shelves["A1"],
         cart_of=lambda session_id: cart,
         settings=AttributionSettings(),
         now_mono=11.0,
         max_items=6,
     )
-    assert shares is None
+
+
+def test_cells_that_all_moved_one_way_are_not_read_as_a_put_and_a_take() -> None:
+    # a can and a bottle lifted together: both ends went down
+    assert read_as_put_and_take(BOTH) is None
 
 
 def test_two_put_backs_at_once_each_take_the_unit_its_cart_weighed() -> None:
@@ -381,16 +390,4 @@ def test_a_vaguer_way_of_explaining_the_cells_does_not_fit_better_for_it() -> No
 def test_a_cell_that_drifted_a_few_grams_against_a_take_is_no_put_back() -> None:
     # a can and a bottle lifted together, one end cell 3 g up (settling), on a planogram
     # that gives the scale no tolerance: still one way, not a put and a take
-    cells = (-165.0, -165.0, -250.0, 3.0)
-    cart = NearbyCart.from_items("s1", 0.0, [("can-330", 330.0)], {"can-330": 5.0})
-    shares = split_mixed(
-        merged(cells),
-        SHELVES["A1"],
-        hands_at(0.2, 1.0),
-        plan=PLANOGRAM.shelves["A1"],
-        cart_of=lambda session_id: cart,
-        settings=AttributionSettings(),
-        now_mono=11.0,
-        max_items=6,
-    )
-    assert shares is None
+    assert read_as_put_and_take((-165.0, -165.0, -250.0, 3.0)) is None
