@@ -12,12 +12,11 @@ import pytest
 
 from devices.bus import Bus
 from devices.gate.machine import Admitted, Entered, Exited
-from devices.scale import ShelfWeights
-from vision_core.checkout.messages import TrackSample
-from vision_core.inference.attribution import FloorSample
 from vision_core.ledger.events import ReceiptSettled
 from walkout.checkout_wiring import open_checkout, shelf_change_service
 from walkout.config import ConfigError, parse_config
+
+from .scene import at_shelf, weights
 
 PLANOGRAM = """\
 shelves:
@@ -44,23 +43,6 @@ def store(tmp_path: Path, *, location: bool = True) -> dict[str, Any]:
         "shelves": [shelf],
         "checkout": {"planogram": "planogram.yaml", "ledger": "ledger.db", "wait_s": 2},
     }
-
-
-def weights(t: float, cells: tuple[float, float], stable: bool = True) -> ShelfWeights:
-    return ShelfWeights(
-        source="sc-1",
-        t_mono=t,
-        shelf_id="A1",
-        weights_g=cells,
-        stable=(stable, stable),
-        overload=(False, False),
-    )
-
-
-def at_shelf(t: float, position_m: float) -> TrackSample:
-    hand = (2.02, position_m)  # just in front of the edge x = 2
-    sample = FloorSample(t, (2.5, position_m), (hand,))
-    return TrackSample(source="cam", t_mono=t, track_id="t1", session_id="s1", sample=sample)
 
 
 async def test_a_take_by_the_only_shopper_settles_as_a_receipt_after_exit(tmp_path: Path) -> None:

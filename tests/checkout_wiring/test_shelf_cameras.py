@@ -15,13 +15,12 @@ from peers.mosquitto import Mosquitto, running_broker
 from devices.bus import Bus, Message, Subscription
 from devices.camera.products import ProductsSeen, SeenProduct
 from devices.gate.machine import Admitted, Entered
-from devices.scale import ShelfWeights
-from vision_core.checkout.messages import TrackSample
-from vision_core.inference.attribution import FloorSample
 from vision_core.ledger.events import LineAdded, ReviewRequested
 from walkout.checkout_wiring import CheckoutWiring, open_checkout, shelf_change_service
 from walkout.config import ConfigError, StoreConfig, parse_config
 from walkout.runtime import Runtime
+
+from .scene import at_shelf, weights
 
 # Two 180 g SKUs side by side: a take at their border (0.8 m) ties on weight and position.
 PLANOGRAM = """\
@@ -169,22 +168,6 @@ def test_a_shelf_camera_id_that_is_also_a_camera_is_refused(tmp_path: Path) -> N
 
 
 # --- the tie, decided by what came over the bus -------------------------------------------------
-
-
-def weights(t: float, cells: tuple[float, float], stable: bool = True) -> ShelfWeights:
-    return ShelfWeights(
-        source="sc-1",
-        t_mono=t,
-        shelf_id="A1",
-        weights_g=cells,
-        stable=(stable, stable),
-        overload=(False, False),
-    )
-
-
-def at_shelf(t: float, position_m: float) -> TrackSample:
-    sample = FloorSample(t, (2.5, position_m), ((2.02, position_m),))
-    return TrackSample(source="cam", t_mono=t, track_id="t1", session_id="s1", sample=sample)
 
 
 @contextlib.asynccontextmanager
