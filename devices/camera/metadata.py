@@ -159,10 +159,7 @@ def parse_detections(
     camera_id: str, payload: bytes, t_mono: float, *, max_payload: int = MAX_PAYLOAD
 ) -> PersonDetections:
     """Validate one payload and normalise it; :class:`MetadataError` when refused."""
-    if len(payload) > max_payload:
-        raise MetadataError(
-            "oversize", f"payload of {len(payload)} bytes refused (limit {max_payload})"
-        )
+    MetadataError.check_size(payload, max_payload)
     try:
         data = _PAYLOAD.validate_json(payload)
     except ValidationError as exc:
@@ -178,10 +175,7 @@ def parse_detections(
             versions = " or ".join(str(v) for v in _VERSIONS)
             given = first["input"].get("v") if isinstance(first["input"], dict) else None
             loc, message = ("v",), f"Input should be {versions}, got {json.dumps(given)}"
-        where = ".".join(str(part) for part in loc)
-        kind = "bad_json" if first.get("type") == "json_invalid" else "bad_schema"
-        detail = f"{where}: {message}" if where else message
-        raise MetadataError(kind, detail) from None
+        raise MetadataError.from_schema(first.get("type"), loc, message) from None
     detections = tuple(
         Detection(
             camera_id=camera_id,

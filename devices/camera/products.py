@@ -114,22 +114,18 @@ def parse_products(
     camera_id: str, shelf_id: str, payload: bytes, t_mono: float, *, max_payload: int = MAX_PAYLOAD
 ) -> ProductsSeen:
     """Validate one payload; :class:`~devices.camera.subscriber.PayloadError` when refused."""
-    if len(payload) > max_payload:
-        raise PayloadError(
-            "oversize", f"payload of {len(payload)} bytes refused (limit {max_payload})"
-        )
+    PayloadError.check_size(payload, max_payload)
     try:
         data = _Payload.model_validate_json(payload)
     except ValidationError as exc:
         errors = exc.errors(include_url=False)
         first = errors[0] if errors else {"msg": str(exc), "loc": ()}
-        where = ".".join(str(part) for part in first.get("loc", ()))
+        loc = tuple(first.get("loc", ()))
         message = str(first["msg"])
-        if first.get("type") == "literal_error" and where == "v":
+        if first.get("type") == "literal_error" and loc == ("v",):
             given = first["input"]
             message = f"Input should be {SCHEMA_VERSION}, got {json.dumps(given)}"
-        kind = "bad_json" if first.get("type") == "json_invalid" else "bad_schema"
-        raise PayloadError(kind, f"{where}: {message}" if where else message) from None
+        raise PayloadError.from_schema(first.get("type"), loc, message) from None
     return ProductsSeen(
         source=camera_id,
         t_mono=t_mono,

@@ -79,6 +79,23 @@ class PayloadError(ValueError):
         self.kind = kind
         super().__init__(message)
 
+    @classmethod
+    def check_size(cls, payload: bytes, max_payload: int) -> None:
+        """Refuse (``oversize``) a payload over ``max_payload`` bytes, before parsing it."""
+        if len(payload) > max_payload:
+            raise cls("oversize", f"payload of {len(payload)} bytes refused (limit {max_payload})")
+
+    @classmethod
+    def from_schema(cls, error_type: object, loc: Iterable[object], message: str) -> Self:
+        """The refusal of a payload its schema did not take, where the first error was.
+
+        ``bad_json`` when it is no JSON at all (pydantic's ``json_invalid``),
+        else ``bad_schema``; the message names the field (``people.0.score``).
+        """
+        where = ".".join(str(part) for part in loc)
+        kind = "bad_json" if error_type == "json_invalid" else "bad_schema"
+        return cls(kind, f"{where}: {message}" if where else message)
+
 
 class SubscriberOptions(TypedDict, total=False):
     """A subscription's options besides its broker and cameras; see :class:`CameraSubscriber`."""
