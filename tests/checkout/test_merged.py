@@ -289,6 +289,23 @@ def test_two_of_three_hands_at_a_board_get_a_loaf_each() -> None:
     ]
 
 
+def test_a_beer_and_crisps_are_not_billed_as_four_bags_of_crisps() -> None:
+    # A beer (540 g) lifted at 0.34 m and a bag of crisps (180 g) at 0.75 m weigh what
+    # four bags of crisps weigh; the change's centre of gravity (0.44 m) lies on the
+    # crisps. Two bags to each hand fit the cells too, had the first hand reached into
+    # the crisps from the beer, 6 cm past where its camera saw it.
+    beer_and_crisps = board(
+        ("beer-540", 540, 12, (0.0, 0.4)),
+        ("crisps-salt", 180, 9, (0.4, 0.8)),
+        ("crisps-paprika", 180, 9, (0.8, 1.2)),
+    )
+    change = lifted((540.4, 0.343), (176.2, 0.752))
+    assert split_on(beer_and_crisps, change, hands_at(0.377, 0.699)) == [
+        ("t1", (("beer-540", 1),)),
+        ("t2", (("crisps-salt", 1),)),
+    ]
+
+
 def test_a_put_and_a_take_at_once_each_go_to_their_own_hand(tmp_path: Path) -> None:
     # s1 took a can earlier. Now s1 puts it back at 0.1 m while s2 lifts a bottle at 1.0 m:
     # one change of -170 g, which is no product, and cells that went up at one end and

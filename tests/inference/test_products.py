@@ -124,6 +124,24 @@ def test_without_position_a_same_weight_tie_is_reported():
     assert {c.items for c in result.candidates[:2]} == {(("cola-330", 1),), (("lemon-330", 1),)}
 
 
+def test_explanations_of_a_weight_ignore_where_it_sat_and_keep_every_fit():
+    # 690 g on B1: two colas, two lemons, or one of each; the mix is the least likely
+    # by the prior, and the centre of gravity (which a merged change's is not) plays no part
+    shelf = ProductInferrer(TWINS).for_shelf("B1")
+    found = shelf.explanations(690.0)
+    assert {e.items for e in found} == {
+        (("cola-330", 2),),
+        (("lemon-330", 2),),
+        (("cola-330", 1), ("lemon-330", 1)),
+    }
+    assert found[-1].items == (("cola-330", 1), ("lemon-330", 1))
+    assert found[0].log_score == pytest.approx(found[1].log_score)
+    # one facing is four times as likely as a mix (the default mixed_decay of 0.25)
+    assert found[0].log_score - found[-1].log_score == pytest.approx(math.log(4.0))
+    assert {e.centroid_m for e in found} == {(0.0, 0.4), (0.4, 0.8), (0.2, 0.6)}
+    assert shelf.explanations(100.0) == []
+
+
 def test_camera_hint_breaks_remaining_tie():
     seen = []
 

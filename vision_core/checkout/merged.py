@@ -53,6 +53,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
+from scipy.special import erf
 
 from vision_core.inference.attribution import (
     AttributionSettings,
@@ -103,6 +105,15 @@ MAX_LOAD_GRID = 40_000
 
 MISFIT_SIGMAS = 3.0
 """A best way whose cells misfit by more than this many sigmas leaves a load unexplained."""
+
+EXPLANATION_SPAN = math.log(1000.0)
+"""Combinations this much less likely (log) than the best, by weight, are not weighed."""
+
+FACING_EDGE_M = 0.01
+"""How far past its facing's edge a unit's centre may sit (packs overhang, boards flex)."""
+
+PLAUSIBLE_SPAN = math.log(1e6)
+"""Places a million times less likely than a hand's likeliest do not count for the misfit."""
 
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 
@@ -398,23 +409,30 @@ def _assigned_units(
     settings: AttributionSettings,
     now_mono: float,
 ) -> list[HandShare] | None:
-    """The hands' shares of a take whose products are known: the units, given out whole.
+    """The hands' shares of a take: the units, given out whole.
 
     Solving the cells for each hand's grams amplifies the cameras' error on
     the hands' positions: a water bottle and a juice taken side by side come
     out tens of grams off, neither a product, and the lever split is
-    refused. But the whole change is one confident combination (a water and
-    a juice), and units are not cut: each way of giving them to the hands
-    is weighed (see the module), all to one hand included, and a way
-    is kept only when it alone explains the cells. When all to one hand
-    wins, or nothing wins, the attribution decides; so do two hands too
-    close together for the cells to tell apart, as every way fits alike.
+    refused. But units are not cut: each combination that explains the
+    change's weight (a water and a juice), and each way of giving its units
+    to the hands, all to one hand included, is weighed by the combination's
+    prior and weight and by how well its loads, each near its hand and on
+    its own facing, explain the cells. A beer and a bag of crisps taken side
+    by side weigh what four bags of crisps weigh; two hands that each took
+    two bags would have had to reach into the crisps from the beer. A way is
+    kept only when it alone explains the cells. When all to one hand wins,
+    or nothing wins, the attribution decides; so do two hands too close
+    together for the cells to tell apart, as every way fits alike.
     """
     cells = len(change.cell_deltas_g)
     if cells < 3 or not plan.facings:  # a spare cell, as for the lever split
         return None
-    whole = inferrer.infer(change)
-    if whole.unknown or whole.tied or sum(qty for _, qty in whole.items) < 2:
+    explained = inferrer.for_shelf(change.shelf_id).explanations(abs(change.delta_g))
+    if not explained:
+        return None
+    explained = [e for e in explained if e.log_score >= explained[0].log_score - EXPLANATION_SPAN]
+    if max(sum(qty for _, qty in e.items) for e in explained) < 2:
         return None
     hands = _hands_at_edge(change, shelf, tracks, settings, now_mono)
     if not 2 <= len(hands) <= min(MAX_ASSIGNED_HANDS, cells - 1):
@@ -426,20 +444,30 @@ def _assigned_units(
     seen_m = [shelf.position_of(h.point_m) for h in hands if h.point_m is not None]
     catalog = {f.sku: f for f in plan.facings}
     sign = math.copysign(1.0, change.delta_g)
-    # per cell: the scale's error and the units' own spread, shared out over the cells
-    spread_g2 = (plan.scale_tolerance_g / TOLERANCE_SIGMAS) ** 2 + math.fsum(
-        (catalog[sku].unit_tolerance_g / TOLERANCE_SIGMAS) ** 2 * qty for sku, qty in whole.items
-    )
-    cell_sigma_g = math.sqrt(spread_g2 / cells)
-    fits: list[tuple[float, float, tuple[Items, ...]]] = []
-    for parts in _ways_to_give(whole.items, len(hands)):
-        grams = [sign * _nominal_g(part, catalog) for part in parts]
-        log_likelihood, misfit_g = _fit_of_loads(
-            change.cell_deltas_g, shelf.length_m, seen_m, grams, cell_sigma_g
+    fits: list[tuple[float, float, float, tuple[Items, ...]]] = []
+    for explanation in explained:
+        # per cell: the scale's error and the units' own spread, shared out over the cells
+        spread_g2 = (plan.scale_tolerance_g / TOLERANCE_SIGMAS) ** 2 + math.fsum(
+            (catalog[sku].unit_tolerance_g / TOLERANCE_SIGMAS) ** 2 * qty
+            for sku, qty in explanation.items
         )
-        fits.append((log_likelihood, misfit_g, parts))
+        cell_sigma_g = math.sqrt(spread_g2 / cells)
+        for parts in _ways_to_give(explanation.items, len(hands)):
+            log_likelihood, misfit_g = _fit_of_loads(
+                change.cell_deltas_g,
+                shelf.length_m,
+                seen_m,
+                [sign * _nominal_g(part, catalog) for part in parts],
+                cell_sigma_g,
+                spans=[_span_of(part, catalog) for part in parts],
+            )
+            if math.isfinite(log_likelihood):
+                score = explanation.log_score + log_likelihood
+                fits.append((score, misfit_g, cell_sigma_g, parts))
+    if not fits:
+        return None
     fits.sort(key=lambda fit: -fit[0])
-    best, misfit_g, parts = fits[0]
+    best, misfit_g, cell_sigma_g, parts = fits[0]
     posterior = 1.0 / math.fsum(math.exp(fit[0] - best) for fit in fits)
     takers = {hand.session_id for hand, part in zip(hands, parts, strict=True) if part}
     if len(takers) < 2 or misfit_g > MISFIT_SIGMAS * cell_sigma_g:
@@ -450,7 +478,10 @@ def _assigned_units(
     for hand, position, part in zip(hands, seen_m, parts, strict=True):
         if part:
             weight_g = sign * _nominal_g(part, catalog)
-            shares.append(HandShare(hand, position, weight_g, _inferred(part, whole, weight_g)))
+            products = ProductInference(
+                change.shelf_id, change.kind, abs(weight_g), part, posterior, False, False, ()
+            )
+            shares.append(HandShare(hand, position, weight_g, products))
     return shares
 
 
@@ -524,20 +555,37 @@ def _nominal_g(items: Items, facings: Mapping[str, Facing]) -> float:
     return math.fsum(facings[sku].unit_weight_g * qty for sku, qty in items)
 
 
+def _span_of(items: Items, facings: Mapping[str, Facing]) -> tuple[float, float] | None:
+    """Where the centre of gravity of ``items`` can lie, each unit on its facing; None for none."""
+    total_g = _nominal_g(items, facings)
+    if total_g <= 0:
+        return None
+    low = math.fsum(facings[sku].unit_weight_g * qty * facings[sku].span_m[0] for sku, qty in items)
+    high = math.fsum(
+        facings[sku].unit_weight_g * qty * facings[sku].span_m[1] for sku, qty in items
+    )
+    return low / total_g, high / total_g
+
+
 def _fit_of_loads(
     cell_deltas_g: Sequence[float],
     length_m: float,
     seen_m: Sequence[float],
     grams: Sequence[float],
     cell_sigma_g: float,
+    *,
+    spans: Sequence[tuple[float, float] | None] | None = None,
 ) -> tuple[float, float]:
     """``(log-likelihood, best misfit per cell)`` of loads of ``grams`` on the cells.
 
     Each load lies within ``POSITION_SEARCH_M`` of its hand as the camera saw
-    it (a third of that is a wrist's sigma); the cells carry ``cell_sigma_g``
-    each. The likelihood is averaged over the positions, not maximised:
-    loads placed freely fit any cells a little better than one, and a hand
-    that took nothing fits wherever it was. The positions are a grid, fine
+    it (a third of that is a wrist's sigma) and, where ``spans`` gives one,
+    where its units' facings put it (``FACING_EDGE_M`` of slack): a hand seen
+    off the facing is charged the chance that its wrist was that far off.
+    The cells carry ``cell_sigma_g`` each. The likelihood is averaged over
+    the positions, not maximised: loads placed freely fit any cells a little
+    better than one, and a hand that took nothing fits wherever it was. The
+    positions are a grid, fine
     enough that a heavy load's cells move by less than their sigma per step
     (two hands); for more hands the grid is capped at ``MAX_LOAD_GRID``
     points, and its steps' rounding is added to the cells' sigma.
@@ -565,16 +613,30 @@ def _fit_of_loads(
         predicted = predicted + (columns * load).reshape(shape)
         along = [1] * hands
         along[index] = len(offsets)
-        weight = weight * (prior / prior.sum()).reshape(along)
+        on_facing = prior / prior.sum()
+        span = None if spans is None else spans[index]
+        if span is not None:
+            on_facing = on_facing * _inside(np.clip(seen + offsets, 0.0, length_m), span)
+        weight = weight * on_facing.reshape(along)
     squared = np.sum((predicted - cells.reshape((len(cells),) + (1,) * hands)) ** 2, axis=0)
     # the Gaussian's own normalisation: ways with a wider spread (a bunch of bananas) must
     # not fit better for being vaguer
     log_fit = -squared / (2 * sigma_g**2) - len(cells) * (math.log(sigma_g) + _LOG_SQRT_2PI)
-    top = float(log_fit.max())
-    log_likelihood = top + math.log(float(np.sum(weight * np.exp(log_fit - top))))
-    return log_likelihood, math.sqrt(float(squared.min()) / len(cells))
+    with np.errstate(divide="ignore"):
+        log_weight = np.log(weight)
+    plausible = log_weight >= float(log_weight.max()) - PLAUSIBLE_SPAN
+    if not np.isfinite(log_weight.max()):
+        return -math.inf, math.inf  # a load off every place its hand could have put it
+    log_joint = log_fit + log_weight
+    top = float(log_joint.max())
+    log_likelihood = top + math.log(float(np.sum(np.exp(log_joint - top))))
+    return log_likelihood, math.sqrt(float(squared[plausible].min()) / len(cells))
 
 
-def _inferred(part: Items, whole: ProductInference, weight_g: float) -> ProductInference:
-    """A hand's share of a whole inference, as sure as the whole."""
-    return dataclasses.replace(whole, weight_g=weight_g, items=part, candidates=())
+def _inside(at_m: npt.NDArray[np.float64], span: tuple[float, float]) -> npt.NDArray[np.float64]:
+    """The chance that a unit centred at each of ``at_m`` lies on ``span``, edges blurred."""
+    edge = math.sqrt(2.0) * FACING_EDGE_M
+    inside: npt.NDArray[np.float64] = 0.5 * (
+        erf((span[1] - at_m) / edge) - erf((span[0] - at_m) / edge)
+    )
+    return inside

@@ -93,6 +93,20 @@ class ProductInference:
 
 
 @dataclass(frozen=True, slots=True)
+class Explanation:
+    """A combination that explains a change's weight, scored by its prior and that weight.
+
+    ``centroid_m``: where its centre of gravity can lie, each unit anywhere on
+    its facing.
+    """
+
+    items: Items
+    total_g: float
+    centroid_m: tuple[float, float]
+    log_score: float
+
+
+@dataclass(frozen=True, slots=True)
 class _Combo:
     items: Items
     total_g: float
@@ -203,19 +217,41 @@ class ShelfInferrer:
         combos.sort(key=lambda c: c.total_g)
         return combos
 
+    def explanations(self, weight_g: float) -> list[Explanation]:
+        """Every combination whose tolerance holds ``weight_g``, best first, by weight alone.
+
+        For a change that several hands made, the change's centre of gravity
+        says little (it lies between the hands); the cells are weighed per
+        hand instead (:mod:`vision_core.checkout.merged`), so the position
+        is left out here.
+        """
+        out = [
+            Explanation(
+                combo.items,
+                combo.total_g,
+                combo.centroid_m,
+                combo.log_prior + gaussian_log_density(weight_g - combo.total_g, combo.sigma_g),
+            )
+            for combo in self._accepting(weight_g)
+        ]
+        out.sort(key=lambda e: -e.log_score)
+        return out
+
+    def _accepting(self, weight_g: float) -> list[_Combo]:
+        """The combinations whose acceptance window holds ``weight_g``."""
+        lo = bisect.bisect_left(self._totals, weight_g - self._widest_g)
+        hi = bisect.bisect_right(self._totals, weight_g + self._widest_g)
+        return [c for c in self._combos[lo:hi] if abs(weight_g - c.total_g) <= c.accept_g]
+
     def infer(self, change: ShelfChange) -> ProductInference:
         """Most likely SKUs and counts for ``change`` (which must be on this shelf)."""
         if change.shelf_id != self.shelf_id:
             raise ValueError(f"change is for shelf {change.shelf_id!r}, not {self.shelf_id!r}")
         weight = abs(change.delta_g)
         position = change.position_m
-        lo = bisect.bisect_left(self._totals, weight - self._widest_g)
-        hi = bisect.bisect_right(self._totals, weight + self._widest_g)
         scored: list[tuple[float, _Combo]] = []
-        for combo in self._combos[lo:hi]:
+        for combo in self._accepting(weight):
             residual = weight - combo.total_g
-            if abs(residual) > combo.accept_g:
-                continue
             log_p = combo.log_prior + gaussian_log_density(residual, combo.sigma_g)
             if position is not None:
                 log_p += position_log_density(
