@@ -306,6 +306,35 @@ def test_a_beer_and_crisps_are_not_billed_as_four_bags_of_crisps() -> None:
     ]
 
 
+def reaching(n: int, true_m: float, best_m: float) -> ShopperTrack:
+    """Shopper ``n``'s reach at ``true_m`` along A1, seen in ten frames: the frame nearest
+    the shelf's edge (the best-scoring one) at ``best_m``, nine more within 3 cm."""
+    jitter_m = (-0.03, 0.02, 0.01, -0.02, 0.03, -0.01, 0.0, 0.02, -0.02)
+    frames = [(best_m, 0.0)] + [(true_m + e, 0.03) for e in jitter_m]
+    return ShopperTrack(
+        f"t{n}",
+        f"s{n}",
+        [
+            FloorSample(10.0 + 0.1 * k, (2.0 + along, 0.5), ((2.0 + along, depth),))
+            for k, (along, depth) in enumerate(frames)
+        ],
+    )
+
+
+def test_a_hand_is_where_its_reach_was_seen_in_every_frame_not_in_its_best_one() -> None:
+    # Packs of gum lifted at 0.30 and 0.70 m. In the frame nearest the shelf's edge each
+    # wrist was seen 14 cm towards the other (0.44 and 0.56 m): from those frames, both
+    # packs fit the second hand best, and it would be billed for two. The nine other
+    # frames of each reach put the hands where they were.
+    gum = board(("gum-28", 28, 1, (0.0, 1.2)))
+    change = lifted((28.0, 0.30), (28.0, 0.70))
+    tracks = [reaching(1, 0.30, 0.44), reaching(2, 0.70, 0.56)]
+    assert sorted(split_on(gum, change, tracks) or []) == [
+        ("t1", (("gum-28", 1),)),
+        ("t2", (("gum-28", 1),)),
+    ]
+
+
 def test_a_put_and_a_take_at_once_each_go_to_their_own_hand(tmp_path: Path) -> None:
     # s1 took a can earlier. Now s1 puts it back at 0.1 m while s2 lifts a bottle at 1.0 m:
     # one change of -170 g, which is no product, and cells that went up at one end and

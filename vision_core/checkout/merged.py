@@ -87,6 +87,10 @@ RESIDUAL_SHARE = 0.1
 POSITION_SEARCH_M = 0.12
 """How far from the camera's wrist position a hand's load is looked for (3 sigma of a wrist)."""
 
+REACH_DEPTH_M = 0.1
+"""How much farther from the shelf's edge than its best sample a wrist sample of the same reach
+may be (a wrist's sigma, both ways, and the depth of a hand in the shelf)."""
+
 MIXED_TAKE_UNITS = 3
 """Most units a hand is taken to lift while another puts back on the same board."""
 
@@ -391,13 +395,49 @@ def _hands_at_edge(
     now_mono: float,
 ) -> list[TrackScore]:
     """Tracks whose wrists were at the shelf's front edge in the event window, best first."""
+    tracks = list(tracks)
     along_edge = dataclasses.replace(change, position_m=None)
     scored = attribute(along_edge, shelf, tracks, now_mono=now_mono, settings=settings)
+    by_id = {track.track_id: track for track in tracks}
     return [
-        c
+        _reached(c, by_id[c.track_id], change, shelf, settings)
         for c in scored.candidates
         if c.by_hand and c.point_m is not None and c.score >= settings.min_score
     ]
+
+
+def _reached(
+    hand: TrackScore,
+    track: ShopperTrack,
+    change: ShelfChange,
+    shelf: ShelfLocation,
+    settings: AttributionSettings,
+) -> TrackScore:
+    """``hand`` with its point where the reach was: the mean of the reach's wrist samples.
+
+    The best-scoring sample is one camera frame's wrist, centimetres off; a
+    reach into the shelf lasts several frames. Every wrist sample of the
+    event window in the shelf (no farther from its edge than
+    ``REACH_DEPTH_M`` beyond the best one) and within ``POSITION_SEARCH_M``
+    along it of the best one is of the same reach, and their mean is where
+    the hand was, the better known the more frames saw it.
+    """
+    assert hand.point_m is not None  # only hands at the edge are pooled
+    seen_m = shelf.position_of(hand.point_m)
+    depth_m = hand.distance_m + REACH_DEPTH_M
+    along: list[float] = []
+    pad_s = settings.time_pad_s
+    for sample in track.between(change.started_mono - pad_s, change.t_mono + pad_s):
+        for point in sample.hands_m:
+            position_m = shelf.position_of(point)
+            if (
+                abs(position_m - seen_m) <= POSITION_SEARCH_M
+                and shelf.distance_m(point, None) <= depth_m
+            ):
+                along.append(position_m)
+    if len(along) < 2:
+        return hand
+    return dataclasses.replace(hand, point_m=shelf.point_at(math.fsum(along) / len(along)))
 
 
 def _assigned_units(
