@@ -1,9 +1,11 @@
 import math
 import random
+from dataclasses import replace
 
 import pytest
 
 from vision_core.inference.products import ProductInferrer, ShelfInferrer
+from vision_core.shelf_events import ShelfChange
 
 from .helpers import change, planogram
 
@@ -16,15 +18,12 @@ DRINKS = planogram(
     }
 )
 # Two SKUs of the same weight side by side: only position (or a camera) tells them apart.
-TWINS = planogram(
-    {
-        "B1": [
-            ("cola-330", 345, 4, (0.0, 0.4)),
-            ("lemon-330", 345, 4, (0.4, 0.8)),
-            ("water-500", 535, 6, (0.8, 1.2)),
-        ]
-    }
-)
+TWINS_FACINGS = [
+    ("cola-330", 345, 4, (0.0, 0.4)),
+    ("lemon-330", 345, 4, (0.4, 0.8)),
+    ("water-500", 535, 6, (0.8, 1.2)),
+]
+TWINS = planogram({"B1": TWINS_FACINGS})
 
 
 @pytest.fixture
@@ -94,7 +93,7 @@ def test_position_breaks_same_weight_tie():
 
 def test_position_near_the_border_prefers_nearer_facing():
     inferrer = ProductInferrer(TWINS)
-    result = inferrer.infer(change("B1", -345.0, position_m=0.38))
+    result = inferrer.infer(change("B1", -345.0, position_m=0.395))
     assert result.items == (("cola-330", 1),)
     assert 0.5 < result.confidence < 0.95  # near the border: less sure, but still the nearer one
 
@@ -108,6 +107,46 @@ def test_two_units_of_the_facing_a_grab_sits_in_beat_a_mix_across_the_border():
     # with no preference (a world where one grab mixes facings freely) they tie
     mixed = ProductInferrer(TWINS, mixed_decay=1.0).infer(change("B1", -690.0, position_m=0.55))
     assert mixed.tied
+
+
+def lifted_at(shelf_id: str, grams: float, position_m: float) -> ShelfChange:
+    """A lift of ``grams`` at ``position_m`` on a 1.2 m board on four cells, read exactly."""
+    cells = [0.0] * 4
+    gap = min(int(position_m / 0.4), 2)
+    share = (position_m - 0.4 * gap) / 0.4
+    cells[gap] -= grams * (1 - share)
+    cells[gap + 1] -= grams * share
+    return replace(change(shelf_id, -grams, position_m), cell_deltas_g=tuple(cells))
+
+
+def test_the_scale_places_a_heavy_change_closer_than_a_light_one():
+    # A scale good to 4 g over four cells: each cell reads to 1 g (two sigmas of 4 g,
+    # shared over four cells). Cells 0.4 m apart, the centre of gravity at 0.5 m: the
+    # cells spread sqrt(0.25 + 0.01 + 0.09 + 0.49) = 0.917 m about it.
+    plan = planogram({"B1": [("cola-330", 345, 4, (0.0, 0.6))]}, scale_tolerance_g=4.0)
+    shelf = ProductInferrer(plan).for_shelf("B1")
+    spread_m = math.sqrt(0.25 + 0.01 + 0.09 + 0.49)
+    for grams in (28.0, 345.0, 1000.0):
+        expected = math.hypot(0.01, 1.0 * spread_m / grams)
+        assert shelf.position_sigma_m(lifted_at("B1", grams, 0.5)) == pytest.approx(expected)
+    assert shelf.position_sigma_m(change("B1", -345.0, position_m=0.5)) == 0.01
+
+
+def test_a_can_lifted_3_cm_from_its_twin_is_told_from_it_by_the_cells():
+    # Cola and lemonade weigh alike and meet at 0.40 m; a can lifted at 0.37 m. Placed to
+    # the scale's few millimetres, it is the cola; on a board known only to 5 cm, the
+    # lemonade keeps a quarter of the odds.
+    scale = {"scale_tolerance_g": 4.0}
+    twins = planogram({"B1": TWINS_FACINGS}, **scale)
+    result = ProductInferrer(twins).infer(lifted_at("B1", 345.0, 0.37))
+    assert result.items == (("cola-330", 1),)
+    assert result.confidence > 0.95
+    vague = planogram(
+        {"B1": TWINS_FACINGS},
+        position_sigma_m=0.05,
+        **scale,
+    )
+    assert ProductInferrer(vague).infer(lifted_at("B1", 345.0, 0.37)).confidence < 0.8
 
 
 def test_a_mix_still_wins_when_the_weight_says_so(drinks):

@@ -904,7 +904,7 @@ class CheckoutEngine:
         if plan is None or change.position_m is None:
             return set()
         at = change.position_m
-        slack = plan.position_sigma_m
+        slack = self.inferrer.for_shelf(change.shelf_id).position_sigma_m(change)
         return {f.sku for f in plan.facings if f.span_m[0] - slack <= at <= f.span_m[1] + slack}
 
     def _scale_tolerance_g(self, shelf_id: str) -> float:

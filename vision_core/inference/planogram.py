@@ -73,13 +73,16 @@ class ShelfPlan(_Strict):
     """One shelf board: its length and facings.
 
     ``position_sigma_m`` is how far the load-cell split's position estimate
-    strays (one standard deviation); ``scale_tolerance_g`` the scale's own
+    strays beyond what the scale's own noise explains (one standard
+    deviation: the board's flex, where a pack's weight sits under it); the
+    scale's part grows as the grams moved shrink and is added per change
+    (``ProductInference``); ``scale_tolerance_g`` the scale's own
     error bound on a change, added to the units' tolerances; ``max_items``
     the most units one event is assumed to move.
     """
 
     length_m: float = Field(gt=0)
-    position_sigma_m: float = Field(default=0.05, gt=0)
+    position_sigma_m: float = Field(default=0.01, gt=0)
     scale_tolerance_g: float = Field(default=0.0, ge=0)
     max_items: int = Field(default=6, ge=1, le=10)
     facings: list[Facing] = Field(min_length=1)

@@ -9,7 +9,8 @@ within its summed unit tolerances; accepted ones are scored by
 - position: the load-cell split gives the centroid of the moved mass; if
   each unit lies anywhere on its facing, the combination's centroid lies in
   an interval, so the likelihood of the measured position is that uniform
-  interval blurred by the split's own error (``position_sigma_m``);
+  interval blurred by the split's own error (the board's, and the scale's
+  over the grams moved: :meth:`ShelfInferrer.position_sigma_m`);
 - prior: fewer units per event are more likely (``count_decay`` per extra
   unit); within one size, units of one facing are more likely than a mix
   (``mixed_decay`` per extra SKU: a hand grabs from the facing it reaches
@@ -39,8 +40,13 @@ from dataclasses import dataclass
 from typing import Literal
 
 from vision_core.inference.planogram import Planogram, ShelfPlan
-from vision_core.inference.weights import combined_bounds, counts_up_to, gaussian_log_density
-from vision_core.shelf_events import ShelfChange
+from vision_core.inference.weights import (
+    TOLERANCE_SIGMAS,
+    combined_bounds,
+    counts_up_to,
+    gaussian_log_density,
+)
+from vision_core.shelf_events import ShelfChange, cell_positions_m
 
 Items = tuple[tuple[str, int], ...]
 """``((sku, count), ...)`` sorted by SKU; empty means unknown."""
@@ -217,6 +223,28 @@ class ShelfInferrer:
         combos.sort(key=lambda c: c.total_g)
         return combos
 
+    def position_sigma_m(self, change: ShelfChange) -> float:
+        """How far ``change``'s centre of gravity may lie from where its load really sat.
+
+        The board's own error (``position_sigma_m`` of the plan: flex, where a
+        pack's weight sits under it) and the scale's: each cell's reading is
+        off by its share of the scale's error, and the centre of gravity, the
+        cells' positions weighed by their deltas, moves by that error times
+        the cells' spread about it, over the grams moved. A 1 kg bag of rice
+        is placed to a millimetre, a 28 g pack of gum to centimetres. A
+        change without its cells' deltas has the board's error only.
+        """
+        board = self.plan.position_sigma_m
+        cells = change.cell_deltas_g
+        if len(cells) < 2 or change.position_m is None or change.delta_g == 0:
+            return board
+        cell_sigma_g = self.plan.scale_tolerance_g / TOLERANCE_SIGMAS / math.sqrt(len(cells))
+        centre = change.position_m
+        spread = math.sqrt(
+            math.fsum((x - centre) ** 2 for x in cell_positions_m(len(cells), self.plan.length_m))
+        )
+        return math.hypot(board, cell_sigma_g * spread / abs(change.delta_g))
+
     def explanations(self, weight_g: float) -> list[Explanation]:
         """Every combination whose tolerance holds ``weight_g``, best first, by weight alone.
 
@@ -249,14 +277,13 @@ class ShelfInferrer:
             raise ValueError(f"change is for shelf {change.shelf_id!r}, not {self.shelf_id!r}")
         weight = abs(change.delta_g)
         position = change.position_m
+        position_sigma = self.position_sigma_m(change)
         scored: list[tuple[float, _Combo]] = []
         for combo in self._accepting(weight):
             residual = weight - combo.total_g
             log_p = combo.log_prior + gaussian_log_density(residual, combo.sigma_g)
             if position is not None:
-                log_p += position_log_density(
-                    position, combo.centroid_m, self.plan.position_sigma_m
-                )
+                log_p += position_log_density(position, combo.centroid_m, position_sigma)
             scored.append((log_p, combo))
         if not scored:
             return ProductInference(self.shelf_id, change.kind, weight, (), 0.0, False, False, ())
