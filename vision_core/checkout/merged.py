@@ -15,14 +15,16 @@ no single load does (:func:`split_mixed`).
 A take is split one of two ways, and billed only when everything agrees,
 else the attribution's own decision stands (wait, then review):
 
-*Units given out whole* (:func:`_assigned_units`), when the whole change is
-one confident product combination and two or three bound hands, of at least
-two groups, were at the edge: each way of giving its units to the hands is
-weighed by how well it explains the cells, with each hand's load anywhere
-near where its camera saw it (the likelihood averaged over those places),
-and billed when one way has a posterior of at least
-``MIN_ASSIGNMENT_POSTERIOR``, gives units to two groups and leaves no misfit
-the units' spread cannot explain.
+*Units given out whole* (:func:`_assigned_units`), when two or three bound
+hands, of at least two groups, were at the edge: each product combination
+the change's weight allows, and each way of giving its units to the hands,
+is weighed by how well it explains the cells, with each hand's load
+anywhere near where its camera saw the reach (the likelihood averaged over
+those places) and on its units' facings, and billed when one way has a
+posterior of at least ``MIN_ASSIGNMENT_POSTERIOR``, gives units to two
+groups and leaves no misfit the units' spread cannot explain. A hand is
+where all the frames of its reach saw it (:func:`_reached`), not where its
+best frame did.
 
 *Grams solved from the cells* (the lever split), otherwise:
 
@@ -625,10 +627,11 @@ def _fit_of_loads(
     The cells carry ``cell_sigma_g`` each. The likelihood is averaged over
     the positions, not maximised: loads placed freely fit any cells a little
     better than one, and a hand that took nothing fits wherever it was. The
-    positions are a grid, fine
-    enough that a heavy load's cells move by less than their sigma per step
-    (two hands); for more hands the grid is capped at ``MAX_LOAD_GRID``
-    points, and its steps' rounding is added to the cells' sigma.
+    positions are a grid, fine enough that a heavy load's cells move by less
+    than their sigma per step (two hands); for more hands the grid is capped
+    at ``MAX_LOAD_GRID`` points, and its steps' rounding is added to the
+    cells' sigma. ``(-inf, inf)`` when a load has no place near its hand on
+    its facings.
     """
     cells = np.asarray(cell_deltas_g, dtype=np.float64)
     hands = len(seen_m)
@@ -664,9 +667,9 @@ def _fit_of_loads(
     log_fit = -squared / (2 * sigma_g**2) - len(cells) * (math.log(sigma_g) + _LOG_SQRT_2PI)
     with np.errstate(divide="ignore"):
         log_weight = np.log(weight)
-    plausible = log_weight >= float(log_weight.max()) - PLAUSIBLE_SPAN
     if not np.isfinite(log_weight.max()):
         return -math.inf, math.inf  # a load off every place its hand could have put it
+    plausible = log_weight >= float(log_weight.max()) - PLAUSIBLE_SPAN
     log_joint = log_fit + log_weight
     top = float(log_joint.max())
     log_likelihood = top + math.log(float(np.sum(np.exp(log_joint - top))))

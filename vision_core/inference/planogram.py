@@ -76,7 +76,7 @@ class ShelfPlan(_Strict):
     strays beyond what the scale's own noise explains (one standard
     deviation: the board's flex, where a pack's weight sits under it); the
     scale's part grows as the grams moved shrink and is added per change
-    (``ProductInference``); ``scale_tolerance_g`` the scale's own
+    (``ShelfInferrer.position_sigma_m``); ``scale_tolerance_g`` the scale's own
     error bound on a change, added to the units' tolerances; ``max_items``
     the most units one event is assumed to move.
     """
