@@ -8,7 +8,7 @@ from sim_devices import ShelfSimulator, UnitSpec
 from sim_devices.clock import ManualClock
 from sim_devices.control import ControlClient, ControlServer
 from sim_devices.store_sim import parse_store_scenario, simulate
-from sim_devices.store_sim.hil import drive, hil_actions, shelf_sim_scenario
+from sim_devices.store_sim.hil import PATIENCE_S, HilAction, drive, hil_actions, shelf_sim_scenario
 
 
 def test_shelf_sim_scenario_carries_the_stock(small: dict[str, Any]) -> None:
@@ -66,3 +66,57 @@ async def test_drive_moves_the_grams_on_the_shelf_simulator(small: dict[str, Any
             )
             after = math.fsum(sim.true_loads(address.unit))
             assert after - before[address.unit] == pytest.approx(moved, abs=1e-6)
+
+
+class SlowDoor:
+    """An entry that unlocks at ``opens_at`` on ``clock`` (the credential check is slow)."""
+
+    def __init__(self, clock: ManualClock, opens_at: float) -> None:
+        self.clock, self.opens_at = clock, opens_at
+        self.passed: list[float] = []
+        self.pushed = 0
+
+    async def request(self, cmd: str, **fields: Any) -> dict[str, Any]:
+        locked = self.clock() < self.opens_at
+        if cmd == "state":
+            return {"state": {"doors": [{"name": "entry", "locked": locked}]}}
+        assert cmd == "walk_through"
+        assert fields == {"door": "entry"}
+        if locked:
+            self.pushed += 1
+            return {"passed": False, "forced": True}
+        self.passed.append(self.clock())
+        return {"passed": True, "forced": False}
+
+
+def manual_time() -> tuple[ManualClock, Any]:
+    clock = ManualClock(0.0)
+
+    async def sleep(seconds: float) -> None:
+        clock.advance(seconds)
+        await asyncio.sleep(0)
+
+    return clock, sleep
+
+
+async def test_a_shopper_at_a_door_still_locked_waits_for_it_to_open() -> None:
+    # Two people of a group walk up 0.8 s and 2.3 s in; the door opens at 1.0 s. The
+    # first waits at the door and passes once it is open; the second finds it open.
+    # (The manual clock moves with every sleeper, so only the order of things holds.)
+    clock, sleep = manual_time()
+    door = SlowDoor(clock, opens_at=1.0)
+    walks = [HilAction(t, "entry", {"cmd": "walk_through", "door": "entry"}) for t in (0.8, 2.3)]
+    assert await drive(walks, {"entry": door}, clock=clock, sleep=sleep) == 2
+    assert door.pushed == 1
+    assert len(door.passed) == 2
+    assert min(door.passed) >= 1.0
+    assert max(door.passed) < 0.8 + PATIENCE_S
+
+
+async def test_a_door_that_never_opens_is_given_up_on() -> None:
+    clock, sleep = manual_time()
+    door = SlowDoor(clock, opens_at=math.inf)
+    walks = [HilAction(0.5, "entry", {"cmd": "walk_through", "door": "entry"})]
+    assert await drive(walks, {"entry": door}, clock=clock, sleep=sleep) == 1
+    assert door.passed == []
+    assert clock() >= 0.5 + PATIENCE_S
