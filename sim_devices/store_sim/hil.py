@@ -204,6 +204,7 @@ async def _walk_when_open(
     while clock() < give_up:
         await sleep(LOOK_EVERY_S / speed)
         doors = (await client.request("state"))["state"]["doors"]
-        if any(d["name"] == door and not d["locked"] for d in doors):
-            if (await client.request("walk_through", door=door)).get("passed"):
-                return
+        if not any(d["name"] == door and not d["locked"] for d in doors):
+            continue
+        if (await client.request("walk_through", door=door)).get("passed"):
+            return
