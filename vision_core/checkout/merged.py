@@ -154,25 +154,26 @@ def split_take(
     plan = planogram.shelves.get(change.shelf_id)
     if plan is None:
         return None
-    tracks = list(tracks)
-    shares = _assigned_units(change, shelf, tracks, plan, inferrer, settings, now_mono)
+    if len(change.cell_deltas_g) < 2 or not plan.facings:
+        return None
+    # found once: both ways of splitting weigh the same hands
+    hands = _hands_at_edge(change, shelf, tracks, settings, now_mono)
+    shares = _assigned_units(change, shelf, hands, plan, inferrer)
     if shares is None:
-        shares = _lever_shares(change, shelf, tracks, plan, planogram, inferrer, settings, now_mono)
+        shares = _lever_shares(change, shelf, hands, plan, planogram, inferrer)
     return shares
 
 
 def _lever_shares(
     change: ShelfChange,
     shelf: ShelfLocation,
-    tracks: list[ShopperTrack],
+    hands: list[TrackScore],
     plan: ShelfPlan,
     planogram: Planogram,
     inferrer: ProductInferrer,
-    settings: AttributionSettings,
-    now_mono: float,
 ) -> list[HandShare] | None:
     """Shares solved from the cells at the hands' positions, each then read as products."""
-    movers = _movers(change, shelf, tracks, plan, settings, now_mono)
+    movers = _movers(change, shelf, hands, plan)
     if movers is None:
         return None
     shares: list[HandShare] = []
@@ -226,7 +227,7 @@ def split_put(
     explains: without the split it would be a foreign object. ``cart_of``:
     a session's cart, None when it has none open.
     """
-    movers = _movers(change, shelf, tracks, plan, settings, now_mono)
+    movers = _movers(change, shelf, _hands_at_edge(change, shelf, tracks, settings, now_mono), plan)
     if movers is None or len(movers) < 2:
         return None
     shares: list[PutShare] = []
@@ -357,18 +358,12 @@ def _takes(facings: Sequence[Facing]) -> list[tuple[Items, float, float, float]]
 
 
 def _movers(
-    change: ShelfChange,
-    shelf: ShelfLocation,
-    tracks: Iterable[ShopperTrack],
-    plan: ShelfPlan,
-    settings: AttributionSettings,
-    now_mono: float,
+    change: ShelfChange, shelf: ShelfLocation, hands: list[TrackScore], plan: ShelfPlan
 ) -> list[tuple[TrackScore, float, float]] | None:
-    """(hand, position, grams) of each hand that moved part of ``change``; see the module."""
+    """(hand, position, grams) of each hand at the edge that moved part of ``change``."""
     cells = len(change.cell_deltas_g)
     if cells < 2 or not plan.facings:
         return None
-    hands = _hands_at_edge(change, shelf, tracks, settings, now_mono)
     if len(hands) < 2 or len(hands) >= cells or any(h.session_id is None for h in hands):
         return None
     positions = [shelf.position_of(h.point_m) for h in hands if h.point_m is not None]
@@ -445,13 +440,11 @@ def _reached(
 def _assigned_units(
     change: ShelfChange,
     shelf: ShelfLocation,
-    tracks: list[ShopperTrack],
+    hands: list[TrackScore],
     plan: ShelfPlan,
     inferrer: ProductInferrer,
-    settings: AttributionSettings,
-    now_mono: float,
 ) -> list[HandShare] | None:
-    """The hands' shares of a take: the units, given out whole.
+    """The ``hands``' shares of a take: the units, given out whole.
 
     Solving the cells for each hand's grams amplifies the cameras' error on
     the hands' positions: a water bottle and a juice taken side by side come
@@ -476,7 +469,6 @@ def _assigned_units(
     explained = [e for e in explained if e.log_score >= explained[0].log_score - EXPLANATION_SPAN]
     if max(sum(qty for _, qty in e.items) for e in explained) < 2:
         return None
-    hands = _hands_at_edge(change, shelf, tracks, settings, now_mono)
     if not 2 <= len(hands) <= min(MAX_ASSIGNED_HANDS, cells - 1):
         return None
     if any(h.session_id is None or h.point_m is None for h in hands):
